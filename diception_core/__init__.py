@@ -1,0 +1,1 @@
+"""diception_core package."""
