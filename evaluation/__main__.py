@@ -1,0 +1,191 @@
+"""``python -m evaluation``: ``list`` the benchmark registry, ``prepare`` a benchmark's data, ``run`` an evaluation.
+
+Each subcommand is one ``_add_<name>(subparsers)`` builder plus one ``_cmd_<name>(args) -> int`` handler; heavy
+modules are imported inside the handlers, so ``--help`` and ``list`` stay quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+logger = logging.getLogger("evaluation")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# list
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _add_list(subparsers: Any) -> None:
+    p = subparsers.add_parser("list", help="print the benchmark registry", description="Print the benchmark registry.")
+    p.add_argument("--task", help="only this task's benchmarks (e.g. depth, point_segmentation)")
+    p.add_argument("--ranked-only", action="store_true", help="hide benchmarks never ranked publicly (synthetic)")
+    p.add_argument("--json", action="store_true", help="print the full specs as JSON")
+    p.set_defaults(handler=_cmd_list)
+
+
+def _format_tiers(tiers: Any) -> str:
+    return ", ".join(f"{name}={'all' if size is None else size}" for name, size in tiers.items())
+
+
+def write_registry(out: TextIO, task: str | None = None, ranked_only: bool = False) -> None:
+    """The registry as readable text, grouped by task."""
+    from evaluation.benchmarks import list_benchmarks
+
+    current = None
+    for spec in list_benchmarks(task, ranked_only=ranked_only):
+        if spec.task_id != current:
+            current = spec.task_id
+            out.write(f"\n== {current} ==\n")
+        protocols = ", ".join(f"{p}*" if p == spec.default_protocol else p for p in spec.protocols)
+        size = "?" if spec.num_samples is None else f"{spec.num_samples}"
+        images = "" if spec.num_images is None or spec.item == "image" else f" in {spec.num_images} images"
+        flags = "" if spec.ranked else "  [not ranked]"
+        out.write(f"{spec.id}  (v{spec.version}, data {spec.data_revision}){flags}\n")
+        out.write(f"    {spec.title}; domain: {spec.domain}\n")
+        out.write(f"    protocols: {protocols}   (* = default)\n")
+        out.write(f"    main metric: {spec.main_metric}; metrics: {', '.join(spec.metrics)}\n")
+        out.write(f"    samples: {size} {spec.item}s{images}; tiers: {_format_tiers(spec.tiers)}\n")
+        if spec.members:
+            out.write(f"    members ({len(spec.members)}, unweighted mean): {', '.join(spec.members)}\n")
+        if spec.depth is not None:
+            d = spec.depth
+            rng = f"[{d.min_depth:g}, {'inf' if d.max_depth is None else f'{d.max_depth:g}'}]"
+            extra = ", ".join(
+                x for x in (
+                    f"crop {d.eval_crop}" if d.eval_crop else "",
+                    "KB crop" if d.kb_crop else "",
+                    "mask file" if d.mask_file else "",
+                    f"fit at max side {d.fit_max_side}" if d.fit_max_side else "",
+                ) if x
+            )
+            out.write(f"    depth: {d.decode}; range {rng}" + (f"; {extra}" if extra else "") + "\n")
+        if spec.normals is not None:
+            n = spec.normals
+            out.write(f"    normals: frame {n.frame}; {n.decode}; valid where {n.valid_rule}\n")
+        src = spec.source
+        checks = "none published" if src.checksums is None else f"{len(src.checksums)} files"
+        out.write(f"    data: {src.url or 'n/a'} ({'verified' if src.verified else 'unverified'})\n")
+        out.write(f"    licence: {src.licence}; checksums: {checks}\n")
+        out.write(f"    layout: {src.layout}\n")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from evaluation.benchmarks import list_benchmarks
+
+    if args.json:
+        specs = [s.to_dict() for s in list_benchmarks(args.task, ranked_only=args.ranked_only)]
+        json.dump(specs, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        write_registry(sys.stdout, args.task, args.ranked_only)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# prepare (evaluation.data.prepare does the work)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--option: expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)  # numbers, booleans, lists
+    except json.JSONDecodeError:
+        return key.strip(), value  # a plain string (a path or a pattern)
+
+
+def _add_prepare(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "prepare", help="convert a benchmark's native release into the prepared format",
+        description="Convert a benchmark's native files into the prepared format (see evaluation.data).",
+    )
+    p.add_argument("name", help="benchmark id, e.g. ADE20K, nyuv2, depth/kitti, normal/ibims")
+    p.add_argument("--source", required=True, help="folder of the native release")
+    p.add_argument("--dest", required=True, help="prepared folder to write")
+    p.add_argument("--task", help="task id, when the name exists for several tasks")
+    p.add_argument("--format", dest="fmt", help="converter to use instead of the benchmark's default")
+    p.add_argument("--seed", type=int, default=0, help="seed of the ~10k-mask subsampling (default 0)")
+    p.add_argument("--frame", help="normal frame to write (default: the source's)")
+    p.add_argument("--source-frame", help="normal frame the source files are in, when the registry does not say")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing prepared folder")
+    p.add_argument(
+        "--option", action="append", type=_parse_option, default=[], metavar="KEY=VALUE",
+        help="converter option (repeatable), e.g. --option annotations=ann.json --option scale=256",
+    )
+    p.set_defaults(handler=_cmd_prepare)
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from evaluation.data.prepare import run_prepare
+
+    manifest = run_prepare(
+        args.name, args.source, args.dest,
+        task=args.task, fmt=args.fmt, seed=args.seed, frame=args.frame, source_frame=args.source_frame,
+        overwrite=args.overwrite, **dict(args.option),
+    )
+    failures = getattr(manifest, "failures", [])
+    samples = getattr(manifest, "samples", [])
+    logger.info("prepared %s: %d samples, %d failures -> %s", args.name, len(samples), len(failures), args.dest)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# run (to be implemented with the predictors and the runner)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _add_run(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "run", help="score a model on benchmarks (not implemented yet)",
+        description="Score a model on benchmarks. Not implemented yet: the predictors and the runner come next.",
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    logger.error("run: not implemented yet (the runner and predictors are still to be written)")
+    return 2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------------------------------
+
+_SUBCOMMANDS = (_add_list, _add_prepare, _add_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{list,prepare,run}")
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:  # e.g. `python -m evaluation list | head`: the reader left, nothing is wrong
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        logger.error("%s", message)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
