@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,7 +167,10 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
 
 def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
     """The binary ``[H, W]`` bool mask of a COCO compressed RLE (counts as str or bytes)."""
-    return mask_utils.decode(_rle_for_api(rle)).astype(bool)
+    with warnings.catch_warnings():
+        # pycocotools 2.0.x passes copy=False to its own array type under numpy 2; harmless, but noisy.
+        warnings.filterwarnings("ignore", message=".*copy keyword.*", category=DeprecationWarning)
+        return mask_utils.decode(_rle_for_api(rle)).astype(bool)
 
 
 def _resolve(source: Path, value: str | os.PathLike[str]) -> Path:

@@ -378,7 +378,7 @@ def run_prepare(
     target_masks: int = SUBSAMPLE_TARGET_MASKS,
     spec_version: str | None = None,
     frame: str | None = None,
-    out_frame: str | None = None,
+    source_frame: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
     **options: Any,
@@ -387,9 +387,9 @@ def run_prepare(
 
     ``fmt`` overrides the recipe's converter (a user's own layout); ``**options`` override the recipe's converter
     options (file patterns, ``scale``, ``annotations``, ``pairs`` ...; ``None`` values are dropped so an argparse
-    namespace can be passed as is). ``spec_version`` and, for normals, ``frame`` (the frame the normal files are
-    in) default to the benchmark registry's entry when it has one; ``out_frame`` is the frame to write (default:
-    ``frame``).
+    namespace can be passed as is). ``spec_version`` and, for normals, ``source_frame`` (the frame the normal files
+    are in) default to the benchmark registry's entry when it has one; ``frame`` is the normal frame to write
+    (default: the source's).
     Unknown names raise ``ValueError`` with the list of known ones.
     """
     recipe = find_recipe(name, task)
@@ -397,14 +397,14 @@ def run_prepare(
     converter_options = {**recipe.options, **{k: v for k, v in options.items() if v is not None}}
     chosen_fmt = fmt or recipe.fmt
     if get_converter(chosen_fmt).family is Task.NORMAL:
-        stated = frame or facts.get("frame")
+        stated = source_frame or facts.get("frame")
         if stated is None:
             raise ValueError(
-                f"frame: {recipe.task.value}/{recipe.name} needs the frame its normal files are in "
+                f"source_frame: {recipe.task.value}/{recipe.name} needs the frame its normal files are in "
                 "(x_right_y_up_z_viewer / marigold, x_left_y_up_z_viewer / dsine, x_right_y_down_z_away / opencv)"
             )
         converter_options["frame"] = stated
-    elif frame is not None or out_frame is not None:
+    elif frame is not None or source_frame is not None:
         raise ValueError(f"frame: only normal benchmarks take a frame; {recipe.task.value}/{recipe.name} does not")
     return prepare(
         chosen_fmt,
@@ -415,7 +415,7 @@ def run_prepare(
         seed=seed,
         max_masks=max_masks,
         target_masks=target_masks,
-        out_frame=out_frame,
+        out_frame=frame,
         overwrite=overwrite,
         progress=progress,
         **converter_options,

@@ -1,0 +1,1 @@
+"""Tests for evaluation.data: prepared format, converters, real fixtures."""
