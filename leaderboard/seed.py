@@ -18,8 +18,8 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leaderboard.orm import Model, ModelType, Provenance, Result, StoreMeta, utcnow
-from leaderboard.store import entry_id_for, get_or_create_benchmark, get_or_create_model
+from leaderboard.orm import Benchmark, Model, ModelType, Provenance, Result, StoreMeta, utcnow
+from leaderboard.store import entry_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -93,32 +93,42 @@ def seed_reported(session: Session, *, force: bool = False) -> int:
     facts = {row["model"]: row for row in load_reported_models().to_dict("records")}
     now = utcnow()
 
-    # Models: every (name, variant) with results, plus the family-level rows of models that have none yet.
-    type_by_name = dict(zip(results["model"], results["model_type"], strict=True))
-    models: dict[tuple[str, str], Model] = {}
-    for (name, variant, model_type), _ in results.groupby(["model", "variant", "model_type"], sort=False):
-        model = get_or_create_model(session, name, variant, model_type)
+    # Models: every (name, variant) with results, plus the family-level rows of models that have none yet. We hold
+    # the schema lock, so plain inserts are safe here (no savepoint per row, which PostgreSQL makes slow).
+    models = {(m.name, m.variant): m for m in session.scalars(select(Model))}
+
+    def model_for(name: str, variant: str, model_type: str) -> Model:
+        model = models.get((name, variant))
+        if model is None:
+            model = Model(name=name, variant=variant, family=name, model_type=ModelType(model_type))
+            session.add(model)
+            models[(name, variant)] = model
         _apply_model_facts(model, facts.get(name))
-        models[(name, variant)] = model
-    for name, row in facts.items():
+        return model
+
+    type_by_name = dict(zip(results["model"], results["model_type"], strict=True))
+    for (name, variant, model_type), _ in results.groupby(["model", "variant", "model_type"], sort=False):
+        model_for(name, variant, model_type)
+    for name in facts:
         if name not in type_by_name:
-            model = get_or_create_model(session, name, "", ModelType.SPECIALIST.value)
-            _apply_model_facts(model, row)
+            model_for(name, "", ModelType.SPECIALIST.value)
+    benchmarks = {(b.task, b.name): b for b in session.scalars(select(Benchmark))}
+    for task, name in results[["task", "benchmark"]].drop_duplicates().itertuples(index=False):
+        if (task, name) not in benchmarks:
+            benchmarks[(task, name)] = Benchmark(task=task, name=name)
+            session.add(benchmarks[(task, name)])
+    session.flush()
 
     existing = {
         (r.entry_id, r.benchmark_id, r.metric, r.protocol): r
         for r in session.scalars(select(Result).where(Result.provenance == Provenance.REPORTED))
     }
-    benchmarks: dict[tuple[str, str], int] = {}
     seen = set()
     written = 0
     for row in results.to_dict("records"):
         steps, guidance = _float_or_none(row["steps"]), _float_or_none(row["guidance"])
         entry_id = entry_id_for(row["model"], row["variant"], "reported", row["protocol"], steps, guidance)
-        bench_key = (row["task"], row["benchmark"])
-        if bench_key not in benchmarks:
-            benchmarks[bench_key] = get_or_create_benchmark(session, *bench_key).id
-        key = (entry_id, benchmarks[bench_key], row["metric"], row["protocol"])
+        key = (entry_id, benchmarks[(row["task"], row["benchmark"])].id, row["metric"], row["protocol"])
         if key in seen:
             raise ValueError(f"{RESULTS_FILE}: duplicate row for {key}")
         seen.add(key)
