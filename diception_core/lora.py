@@ -177,3 +177,41 @@ def adapter_task(pipe: DiceptionPipeline, name: str | None = None) -> CustomTask
         return loaded.task.task
     return CustomTask(name=loaded.task.new_task_name or name, prompt=loaded.prompt_key or "",
                       encoding=loaded.task.new_task_encoding or Encoding.RGB)
+
+
+def write_adapter_folder(
+    transformer: torch.nn.Module,
+    adapter_name: str,
+    folder: str | Path,
+    *,
+    task_info: dict[str, Any],
+    task_embedding: tuple[torch.Tensor, torch.Tensor] | None = None,
+    model_card: str = "",
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write an ADAPTER_FORMAT.md folder from a transformer carrying LoRA adapter ``adapter_name``.
+
+    ``adapter_config.json`` is peft's ``LoraConfig.save_pretrained``; weights are peft's layout
+    (``base_model.model.<module>.lora_A.weight``) in safetensors; ``diception_task.json`` is ``task_info``
+    (checked with ``read_adapter_task``); ``task_embedding`` = (prompt_embeds [1, L, D], pooled [1, P]).
+    """
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = transformer.peft_config[adapter_name]
+    state = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
+    tensors = {f"base_model.model.{key}": value.detach().to("cpu", dtype).contiguous() for key, value in state.items()}
+    save_file(tensors, str(folder / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+    config.save_pretrained(str(folder))
+    (folder / TASK_FILE).write_text(json.dumps(task_info, indent=2) + "\n", encoding="utf-8")
+    if task_embedding is not None:
+        embeds, pooled = task_embedding
+        save_file({"prompt_embeds": embeds.detach().cpu().float().contiguous(),
+                   "pooled_prompt_embeds": pooled.detach().cpu().float().contiguous()},
+                  str(folder / TASK_EMBEDDING))
+    if model_card:
+        (folder / "README.md").write_text(model_card, encoding="utf-8")
+    read_adapter_task(folder)  # what we wrote must parse
+    return folder

@@ -22,7 +22,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-TINY_VERSION = 1
+TINY_VERSION = 2
 TINY_RESOLUTION = 64
 TINY_SEED = 0
 
@@ -142,7 +142,10 @@ def build_tiny_official(folder: str | Path, *, seed: int = TINY_SEED) -> tuple[P
     with _seeded(seed):
         transformer = DiceptionTransformer(**TINY_TRANSFORMER_CONFIG)
         vae = AutoencoderKL(**tiny_vae_config())
-        points = PointEncoder(num_frequencies=TINY_POINT_FREQUENCIES, hidden_size=32)
+        points = PointEncoder(num_frequencies=TINY_POINT_FREQUENCIES, hidden_size=32, gaussian_scale=4.0)
+        with torch.no_grad():
+            # Louder point tokens, so that the effect of a click is visible in a random tiny model's output.
+            points.point_embedder[2].weight.mul_(30.0)
         clip_tokenizer = _tiny_clip_tokenizer()
         clip_common = {
             "vocab_size": len(clip_tokenizer), "intermediate_size": 32, "num_hidden_layers": 2,

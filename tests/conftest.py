@@ -15,6 +15,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The tiny preset is built once into this (git-ignored) cache and reused by subprocess tests (CLI, app).
+os.environ.setdefault("DICEPTION_CACHE", str(REPO_ROOT / "tests" / "artifacts" / "cache"))
 SHARED = REPO_ROOT.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 
@@ -33,3 +35,26 @@ def artifacts_dir() -> Path:
     path = REPO_ROOT / "tests" / "artifacts"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """The tiny preset's model folder (built once, offline, deterministic)."""
+    from diception_core.tiny import tiny_model_folder
+
+    return tiny_model_folder()
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe(tiny_model_dir: Path):
+    """A shared tiny pipeline for read-only use; tests that load adapters or change settings make their own."""
+    from diception_core.pipeline import DiceptionPipeline
+
+    return DiceptionPipeline.from_pretrained(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture()
+def fresh_tiny_pipe(tiny_model_dir: Path):
+    from diception_core.pipeline import DiceptionPipeline
+
+    return DiceptionPipeline.from_pretrained(tiny_model_dir, device="cpu")
