@@ -856,6 +856,49 @@ def eth3d_raw(
     return conversion
 
 
+SINTEL_DPT_TAG = 202021.25  # the float at the start of every Sintel .dpt file (the bytes "PIEH")
+
+
+def read_sintel_dpt(path: Path) -> np.ndarray:
+    """MPI Sintel ``.dpt``: float32 tag 202021.25, int32 width, int32 height, then float32 metres, row-major."""
+    _check_file(path)
+    data = path.read_bytes()
+    if len(data) < 12:
+        raise SampleError(f"corrupt file: {path.name} is shorter than the .dpt header")
+    tag = np.frombuffer(data[:4], "<f4")[0]
+    width, height = (int(v) for v in np.frombuffer(data[4:12], "<i4"))
+    if tag != np.float32(SINTEL_DPT_TAG) or width <= 0 or height <= 0:
+        raise SampleError(f"corrupt file: {path.name} has no valid .dpt header (tag {tag}, {width}x{height})")
+    if len(data) != 12 + 4 * width * height:
+        raise SampleError(f"corrupt file: {path.name} holds {len(data) - 12} bytes, expected {4 * width * height}")
+    metres = np.frombuffer(data[12:], "<f4").reshape(height, width).astype(np.float32)
+    metres[~np.isfinite(metres)] = 0
+    return metres
+
+
+@register("sintel_dpt", Task.DEPTH, "MPI Sintel .dpt depth (float32 with a tag / width / height header)")
+def sintel_dpt(
+    source: str | os.PathLike[str],
+    *,
+    depth: str = "training/depth/{scene}/{key}.dpt",
+    images: str = "training/final/{scene}/{key}.png",
+) -> Conversion:
+    """Sintel training depth beside the final-pass frames; written as float32 ``.npy`` (0 where not finite)."""
+    root = _require_dir(source)
+    conversion = Conversion(Task.DEPTH, [], description="Sintel .dpt depth")
+    rows, conversion.failures = _list_targets(root, pattern=depth, images=images, annotations=None, pairs=None,
+                                              target_key="depth")
+    for sample_id, target, image, _, _ in rows:
+
+        def load(target=target, image=image, sample_id=sample_id) -> DepthData:
+            metres = read_sintel_dpt(target)
+            _check_size(sample_id, image, metres.shape, f"depth {target.name}")
+            return DepthData(metres, None)
+
+        conversion.samples.append(PendingSample(sample_id, image, load))
+    return conversion
+
+
 # ----------------------------------------------------------------------------------------------- normals
 
 

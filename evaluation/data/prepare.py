@@ -275,6 +275,8 @@ def _sa23(name: str, fmt: str, note: str = "", **options: Any) -> Recipe:
     return Recipe(Task.POINT_SEGMENTATION, name, fmt, MappingProxyType(options), note)
 
 
+_DSINE_PNG = MappingProxyType({"normals": "**/{key}_normal.png", "images": "{dir}/{key}_img.png"})
+_DSINE_EXR = MappingProxyType({"normals": "**/{key}_normal.exr", "images": "{dir}/{key}_img.png"})
 _LABELS_NOTE = "expects images/<key>.* and labels/<key>.png (override --labels / --images patterns)"
 
 RECIPES: Mapping[tuple[Task, str], Recipe] = MappingProxyType(
@@ -313,12 +315,16 @@ RECIPES: Mapping[tuple[Task, str], Recipe] = MappingProxyType(
             Recipe(Task.DEPTH, "scannet", "depth_png", MappingProxyType({"scale": 1000.0}), "uint16 PNG / 1000"),
             Recipe(Task.DEPTH, "diode", "diode_npy", MappingProxyType({}), "val indoors + outdoors"),
             Recipe(Task.DEPTH, "eth3d", "eth3d_raw", MappingProxyType({}), "float32 raw 4032x6048"),
+            Recipe(Task.DEPTH, "sintel", "sintel_dpt", MappingProxyType({}), "training/final + training/depth"),
             # Normals: the frame is the dataset's and must be stated (benchmark spec or --frame); never guessed.
-            Recipe(Task.NORMAL, "nyuv2", "normals_png", MappingProxyType({}), "8-bit PNG, valid where RGB sum > 0"),
-            Recipe(Task.NORMAL, "scannet", "normals_png", MappingProxyType({}), "8-bit PNG, valid where RGB sum > 0"),
-            Recipe(Task.NORMAL, "diode_indoor", "normals_npy", MappingProxyType({}), "DIODE *_normal.npy"),
-            Recipe(Task.NORMAL, "ibims", "normals_exr", MappingProxyType({}), "EXR, valid where |n| > 0.5"),
-            Recipe(Task.NORMAL, "sintel", "normals_exr", MappingProxyType({}), "EXR"),
+            # DSINE's evaluation release: <scene>/<id>_img.png + <id>_normal.png / .exr.
+            Recipe(Task.NORMAL, "nyuv2", "normals_png", _DSINE_PNG, "8-bit PNG, valid where RGB sum > 0"),
+            Recipe(Task.NORMAL, "scannet", "normals_png", _DSINE_PNG, "8-bit PNG, valid where RGB sum > 0"),
+            Recipe(Task.NORMAL, "diode_indoor", "normals_npy", MappingProxyType(
+                {"normals": "**/{key}_normal.npy", "images": "{dir}/{key}.png", "min_norm": 0.0}
+            ), "DIODE val/indoors *_normal.npy; zero vectors are invalid"),
+            Recipe(Task.NORMAL, "ibims", "normals_exr", _DSINE_EXR, "EXR, valid where |n| > 0.5"),
+            Recipe(Task.NORMAL, "sintel", "normals_exr", _DSINE_EXR, "EXR, valid where |n| > 0.5"),
         )
     }
 )

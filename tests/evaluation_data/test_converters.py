@@ -335,14 +335,30 @@ def test_eth3d_raw_float_with_inf(tmp_path) -> None:
     assert sample.valid.tolist() == [[True, False, True], [True, True, False]]
 
 
+def test_sintel_dpt_header_and_values(tmp_path) -> None:
+    depth_dir = tmp_path / "training" / "depth" / "alley_1"
+    depth_dir.mkdir(parents=True)
+    header = np.array([202021.25], "<f4").tobytes() + np.array([3, 2], "<i4").tobytes()  # width 3, height 2
+    values = np.array([[1.0, 2.5, np.nan], [4.0, 0.25, 1e3]], "<f4")
+    (depth_dir / "frame_0001.dpt").write_bytes(header + values.tobytes())
+    (depth_dir / "frame_0002.dpt").write_bytes(b"XXXX" + header[4:] + values.tobytes())  # wrong tag
+    for frame in ("frame_0001", "frame_0002"):
+        _image(tmp_path / "training" / "final" / "alley_1" / f"{frame}.png", 2, 3)
+    manifest = run_prepare("depth/sintel", tmp_path, tmp_path / "out", progress=False)
+    assert [f.sample_id for f in manifest.failures] == ["alley_1_frame_0002"]
+    (sample,) = PreparedDataset(tmp_path / "out")
+    assert sample.depth.tolist() == [[1.0, 2.5, 0.0], [4.0, 0.25, 1000.0]]
+    assert sample.valid.tolist() == [[True, True, False], [True, True, True]]
+
+
 # ----------------------------------------------------------------------------------------------- normals
 
 
 def test_normals_png_decoding_validity_and_frame(tmp_path) -> None:
     # rgb = (n + 1) / 2 * 255: (255, 128, 128) is about +x, (128, 128, 255) about +z, black is invalid.
     rgb = np.array([[[255, 128, 128], [128, 128, 255], [0, 0, 0]]], np.uint8)
-    _png(tmp_path / "normal" / "0001.png", rgb)
-    _image(tmp_path / "images" / "0001.jpg", 1, 3)
+    _png(tmp_path / "kitchen_0001" / "0001_normal.png", rgb)  # DSINE's evaluation layout
+    _image(tmp_path / "kitchen_0001" / "0001_img.png", 1, 3)
     run_prepare("normal/nyuv2", tmp_path, tmp_path / "kept", source_frame="marigold", progress=False)
     (sample,) = PreparedDataset(tmp_path / "kept")
     assert sample.frame == "x_right_y_up_z_viewer"
@@ -370,8 +386,8 @@ def test_normals_need_a_stated_frame(tmp_path, monkeypatch) -> None:
 
 def test_the_registry_states_the_frame_and_version_when_it_knows_the_benchmark(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(prepare_module, "_spec_facts", lambda task, name: {"spec_version": "7", "frame": "dsine"})
-    _png(tmp_path / "normal" / "0001.png", np.array([[[255, 128, 128]]], np.uint8))
-    _image(tmp_path / "images" / "0001.png", 1, 1)
+    _png(tmp_path / "0001_normal.png", np.array([[[255, 128, 128]]], np.uint8))
+    _image(tmp_path / "0001_img.png", 1, 1)
     manifest = run_prepare("normal/scannet", tmp_path, tmp_path / "out", progress=False)
     assert manifest.normal_frame == "x_left_y_up_z_viewer" and manifest.spec_version == "7"
 
@@ -414,9 +430,8 @@ def test_normals_exr_vectors_in_rgb_order(tmp_path) -> None:
     import cv2
 
     vectors = np.array([[[0.0, 0.6, 0.8], [0.1, 0.1, 0.1]]], np.float32)  # second: |n| < 0.5, invalid (iBims)
-    (tmp_path / "normal").mkdir()
-    assert cv2.imwrite(str(tmp_path / "normal" / "s1.exr"), vectors[..., ::-1].copy())  # OpenCV writes BGR
-    _image(tmp_path / "images" / "s1.png", 1, 2)
+    assert cv2.imwrite(str(tmp_path / "s1_normal.exr"), vectors[..., ::-1].copy())  # OpenCV writes BGR
+    _image(tmp_path / "s1_img.png", 1, 2)
     run_prepare("ibims", tmp_path, tmp_path / "out", source_frame="marigold", progress=False)
     (sample,) = PreparedDataset(tmp_path / "out")
     assert sample.valid.tolist() == [[True, False]]
@@ -466,6 +481,7 @@ def test_unknown_and_ambiguous_names(tmp_path) -> None:
 def test_registry_covers_the_native_formats() -> None:
     assert set(CONVERTERS) == {
         "coco_json", "lvis_json", "sa1b_json", "instance_id_png", "cityscapes_instance_ids", "ade20k_seg_png",
-        "per_object_pngs", "depth_png", "diode_npy", "eth3d_raw", "normals_png", "normals_exr", "normals_npy",
+        "per_object_pngs", "depth_png", "diode_npy", "eth3d_raw", "sintel_dpt", "normals_png", "normals_exr",
+        "normals_npy",
     }
     assert {spec.family for spec in CONVERTERS.values()} == {Task.POINT_SEGMENTATION, Task.DEPTH, Task.NORMAL}

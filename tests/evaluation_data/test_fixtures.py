@@ -28,8 +28,9 @@ def prepared(shared_fixtures, tmp_path_factory):
             "kitti", shared_fixtures / "kitti", out / "kitti", annotations="test_annotations.json", progress=False
         ),
         "tartanair": lambda: run_prepare(
-            "normal/nyuv2", shared_fixtures / "tartanair_normal", out / "tartanair", normals="{key}_normal.png",
-            images="{key}_img.png", source_frame="dsine", progress=False,  # the fixture README states DSINE's frame
+            # DSINE's layout (<id>_img.png + <id>_normal.png); the fixture README states DSINE's frame.
+            "normal/nyuv2", shared_fixtures / "tartanair_normal", out / "tartanair", source_frame="dsine",
+            progress=False,
         ),
     }
     cache = {}
