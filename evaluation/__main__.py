@@ -148,7 +148,6 @@ def _add_run(subparsers: Any) -> None:
         "run", help="score a model on benchmarks (not implemented yet)",
         description="Score a model on benchmarks. Not implemented yet: the predictors and the runner come next.",
     )
-    p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(handler=_cmd_run)
 
 
@@ -174,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown and args.command != "run":  # `run`'s options are not defined yet; every other command is strict
+        build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.handler(args))
