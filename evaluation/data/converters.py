@@ -504,6 +504,63 @@ def sa1b_json(source: str | os.PathLike[str], *, annotations: str = "{key}.json"
     return conversion
 
 
+@register("ytvis_json", Task.POINT_SEGMENTATION, "YouTube-VIS / OVIS JSON: per-frame RLE, each frame one image")
+def ytvis_json(
+    source: str | os.PathLike[str],
+    *,
+    annotations: str | os.PathLike[str] | None = None,
+    images: str | os.PathLike[str] | None = None,
+    include_crowd: bool = False,
+    min_area: int = 1,
+) -> Conversion:
+    """Video instance segmentation JSON (``videos: [{id, file_names, height, width}]``, ``annotations: [{video_id,
+    segmentations: [RLE or polygons or null per frame], category_id, iscrowd}]``): every frame with at least one
+    object is one sample, named by its ``file_names`` entry (``<video>/<frame>``)."""
+    root = _require_dir(source)
+    data = _load_json(_find_annotation_file(root, annotations))
+    if images is not None:
+        image_root = _resolve(root, images)
+    else:
+        image_root = root / "JPEGImages" if (root / "JPEGImages").is_dir() else root
+    conversion = Conversion(Task.POINT_SEGMENTATION, [], description="YouTube-VIS JSON")
+    stats = conversion.stats
+    tracks: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for annotation in data.get("annotations", []):
+        if annotation.get("iscrowd", 0) and not include_crowd:
+            stats["crowd_masks_excluded"] += sum(1 for seg in annotation.get("segmentations", []) if seg)
+            continue
+        tracks[annotation["video_id"]].append(annotation)
+    for video in sorted(data.get("videos", []), key=lambda v: str(v["id"])):
+        height, width = int(video["height"]), int(video["width"])
+        for index, file_name in enumerate(video["file_names"]):
+            objects = [
+                (str(track.get("id", n)), track["segmentations"][index], track.get("category_id"))
+                for n, track in enumerate(tracks.get(video["id"], []))
+                if index < len(track.get("segmentations", [])) and track["segmentations"][index]
+            ]
+            if not objects:
+                stats["images_without_masks"] += 1
+                continue
+            sample_id = safe_sample_id(str(Path(file_name).with_suffix("")))
+            image_path = _find_image(image_root, file_name)
+            if image_path is None:
+                conversion.failures.append((sample_id, f"missing file: image {file_name} under {image_root}"))
+                continue
+
+            def load(objects=objects, height=height, width=width) -> list[InstanceMask]:
+                masks = []
+                for track_id, segmentation, category_id in objects:
+                    mask = InstanceMask(track_id, segmentation_to_rle(segmentation, height, width), category_id)
+                    if mask.area < max(min_area, 1):
+                        stats["masks_below_min_area"] += 1
+                        continue
+                    masks.append(mask)
+                return masks
+
+            conversion.samples.append(PendingSample(sample_id, image_path, load, count=lambda n=len(objects): n))
+    return conversion
+
+
 # ----------------------------------------------------------------------------------------------- label PNGs
 
 

@@ -295,7 +295,7 @@ RECIPES: Mapping[tuple[Task, str], Recipe] = MappingProxyType(
             _sa23("ZeroWaste-f", "coco_json"),
             _sa23("iShape", "instance_id_png", _LABELS_NOTE),
             _sa23("ADE20K", "ade20k_seg_png", "ADE20K full release, <name>.jpg beside <name>_seg.png"),
-            _sa23("OVIS", "coco_json", "YouTube-VIS JSON must be split into per-frame COCO JSON first"),
+            _sa23("OVIS", "ytvis_json", "train JSON + JPEGImages/<video>/<frame>.jpg; each frame is one image"),
             _sa23("Hypersim", "instance_id_png", "export semantic_instance HDF5 to PNG first; " + _LABELS_NOTE),
             _sa23("NDISPark", "coco_json"),
             _sa23("VISOR", "instance_id_png", "render with VISOR's official renderer first; " + _LABELS_NOTE),

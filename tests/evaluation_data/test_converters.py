@@ -212,6 +212,28 @@ def test_sa1b_json_rle(tmp_path) -> None:
     assert manifest.samples[0].extra == {"mask_ids": ["99"], "mask_areas": [6]}
 
 
+def test_ytvis_json_each_frame_is_an_image(tmp_path) -> None:
+    for frame in ("img_0000001", "img_0000002", "img_0000003"):
+        _image(tmp_path / "JPEGImages" / "v1" / f"{frame}.jpg", 6, 8)
+    data = {
+        "videos": [{"id": 1, "height": 6, "width": 8,
+                    "file_names": ["v1/img_0000001.jpg", "v1/img_0000002.jpg", "v1/img_0000003.jpg"]}],
+        "annotations": [
+            {"id": 7, "video_id": 1, "category_id": 2, "iscrowd": 0,
+             "segmentations": [{"size": [6, 8], "counts": "P13304"}, None, [[1, 1, 4, 1, 4, 3, 1, 3]]]},
+            {"id": 8, "video_id": 1, "category_id": 3, "iscrowd": 0,
+             "segmentations": [None, None, {"size": [6, 8], "counts": [7, 3, 3, 3, 32]}]},
+        ],
+    }
+    (tmp_path / "annotations_train.json").write_text(json.dumps(data))
+    manifest = run_prepare("OVIS", tmp_path, tmp_path / "out", progress=False)
+    assert [s.sample_id for s in manifest.samples] == ["v1_img_0000001", "v1_img_0000003"]
+    assert manifest.stats["images_without_masks"] == 1
+    masks = _masks_by_id(tmp_path / "out")
+    assert masks["v1_img_0000001"].keys() == {"7"} and masks["v1_img_0000001"]["7"][0][2:5, 5:7].all()
+    assert {k: (int(m.sum()), c) for k, (m, c) in masks["v1_img_0000003"].items()} == {"7": (6, 2), "8": (6, 3)}
+
+
 def test_per_object_pngs_and_a_bad_mask_fails_only_its_sample(tmp_path) -> None:
     good = tmp_path / "aaa"
     _image(good / "images" / "aaa.png", 3, 4)
@@ -481,7 +503,7 @@ def test_unknown_and_ambiguous_names(tmp_path) -> None:
 def test_registry_covers_the_native_formats() -> None:
     assert set(CONVERTERS) == {
         "coco_json", "lvis_json", "sa1b_json", "instance_id_png", "cityscapes_instance_ids", "ade20k_seg_png",
-        "per_object_pngs", "depth_png", "diode_npy", "eth3d_raw", "sintel_dpt", "normals_png", "normals_exr",
-        "normals_npy",
+        "per_object_pngs", "ytvis_json", "depth_png", "diode_npy", "eth3d_raw", "sintel_dpt", "normals_png",
+        "normals_exr", "normals_npy",
     }
     assert {spec.family for spec in CONVERTERS.values()} == {Task.POINT_SEGMENTATION, Task.DEPTH, Task.NORMAL}
