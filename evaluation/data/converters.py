@@ -19,6 +19,7 @@ Point segmentation conventions (SA-23 style, one binary mask per object):
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import logging
@@ -267,8 +268,17 @@ def _check_file(path: Path) -> Path:
 
 
 def read_image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image, decoding it fully so that a truncated or corrupt file is caught here."""
+    """(height, width) of an image, decoding it fully so that a truncated or corrupt file is caught here.
+
+    Remembered per (path, size, mtime): a conversion asks for the same image several times.
+    """
     _check_file(path)
+    stat = Path(path).stat()
+    return _decoded_size(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded_size(path: str, size: int, mtime_ns: int) -> tuple[int, int]:
     with Image.open(path) as image:
         image.load()
         return image.height, image.width

@@ -44,12 +44,12 @@ half-written file under its final name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -144,6 +144,14 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file (mkstemp makes 0600 files; a source may be read-only)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> str:
     """Write ``data`` to ``path`` through a temporary file and a rename; returns its sha256."""
     path = Path(path)
@@ -152,6 +160,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> str:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -180,7 +189,7 @@ def atomic_copy(source: Path, path: Path) -> str:
             while chunk := src.read(1 << 20):
                 digest.update(chunk)
                 dst.write(chunk)
-        shutil.copymode(source, tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -256,12 +256,17 @@ def test_missing_and_corrupt_label_files_are_reported_and_the_run_goes_on(tmp_pa
     _png(tmp_path / "labels" / "a.png", np.array([[0, 1], [1, 1]], np.uint8))
     (tmp_path / "labels" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     _png(tmp_path / "labels" / "d.png", np.array([[0, 1], [1, 1]], np.uint8))  # no image d
+    _png(tmp_path / "labels" / "e.png", np.array([[0, 1], [1, 1]], np.uint8))
+    _image(tmp_path / "images" / "e.jpg", 16, 16)
+    jpeg = (tmp_path / "images" / "e.jpg").read_bytes()
+    (tmp_path / "images" / "e.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # truncated image
     manifest = run_prepare("iShape", tmp_path, tmp_path / "out", progress=False)
     assert [s.sample_id for s in manifest.samples] == ["a"]
     reasons = {f.sample_id: f.reason for f in manifest.failures}
-    assert reasons.keys() == {"b", "d"}
-    assert reasons["d"].startswith("missing file") and "corrupt" in reasons["b"]
-    assert json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["counts"]["failures"] == 2
+    assert reasons.keys() == {"b", "d", "e"}
+    assert reasons["d"].startswith("missing file") and "corrupt" in reasons["b"] and "corrupt" in reasons["e"]
+    assert json.loads((tmp_path / "out" / MANIFEST_NAME).read_text())["counts"]["failures"] == 3
+    assert not (tmp_path / "out" / "images" / "e.jpg").exists()  # nothing written for a failed sample
 
 
 def test_subsampling_through_prepare_is_deterministic_and_recorded(tmp_path) -> None:

@@ -81,6 +81,15 @@ def test_atomic_writers_leave_no_temporaries_and_return_checksums(tmp_path) -> N
     assert leftovers == []
 
 
+def test_copies_of_read_only_sources_are_ordinary_files(tmp_path) -> None:
+    source = tmp_path / "source.png"
+    source.write_bytes(b"png bytes")
+    source.chmod(0o444)  # the shared fixtures are read-only
+    atomic_copy(source, tmp_path / "out" / "copy.png")
+    mode = (tmp_path / "out" / "copy.png").stat().st_mode
+    assert mode & 0o600 == 0o600  # the owner can replace or delete it, as with any new file
+
+
 def test_subsampling_is_deterministic_recorded_and_by_whole_images() -> None:
     counts = [(f"img_{i:03d}", 1 + i % 7) for i in range(400)]  # 57 cycles of 1..7 (28 each) + 1 = 1 597 masks
     kept_a, record_a = subsample_by_images(counts, seed=0, max_masks=1500, target_masks=1000)
