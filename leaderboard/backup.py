@@ -129,12 +129,20 @@ class HubBackup:
 
     @classmethod
     def from_settings(cls, settings: Any = None, **kwargs: Any) -> HubBackup | None:
-        """A backup configured from ``DICEPTION_BACKUP_REPO`` / ``HF_TOKEN``, or None when no repo is set."""
+        """A backup configured from ``DICEPTION_BACKUP_REPO`` / ``HF_TOKEN``; None when no repo is set or the store is
+        not a SQLite file.
+
+        Typical start-up on a Space: ``backup = HubBackup.from_settings()``; ``backup.restore_from_hub()`` before
+        ``Store()``; then ``backup.start()``.
+        """
         if settings is None:
             from leaderboard.settings import load_settings
 
             settings = load_settings()
         if not settings.backup_repo:
+            return None
+        if settings.database_url:
+            logger.warning("DICEPTION_BACKUP_REPO is ignored: DATABASE_URL points at a server, not a SQLite file")
             return None
         return cls(settings.backup_repo, settings.hf_token, settings.backup_interval_s,
                    db_path=settings.sqlite_path, **kwargs)

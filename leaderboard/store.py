@@ -646,23 +646,29 @@ class Store:
         max_attempts = self.settings.max_attempts
         now = utcnow()
         with self._session.begin() as session:
-            session.execute(
-                update(Submission)
-                .where(
-                    Submission.status == SubmissionStatus.RUNNING,
-                    Submission.lease_expires_at < now,
-                    Submission.attempts >= max_attempts,
-                )
-                .values(
-                    status=SubmissionStatus.FAILED,
-                    failure_reason=f"scoring stopped without finishing {max_attempts} times (the worker crashed or "
-                    "timed out); giving up",
-                    finished_at=now,
-                    worker_id=None,
-                    lease_expires_at=None,
-                )
-                .execution_options(synchronize_session=False)
+            exhausted = select(Submission.id).where(
+                Submission.status == SubmissionStatus.RUNNING,
+                Submission.lease_expires_at < now,
+                Submission.attempts >= max_attempts,
             )
+            if self.is_postgres:  # rows another claimer holds are skipped, so two claimers never wait on each other
+                exhausted = exhausted.with_for_update(skip_locked=True)
+            exhausted_ids = session.scalars(exhausted).all()
+            if exhausted_ids:
+                session.execute(
+                    update(Submission)
+                    .where(Submission.id.in_(exhausted_ids))
+                    .values(
+                        status=SubmissionStatus.FAILED,
+                        failure_reason=f"scoring stopped without finishing {max_attempts} times (the worker "
+                        "crashed or timed out); giving up",
+                        finished_at=now,
+                        worker_id=None,
+                        lease_expires_at=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                logger.warning("submissions %s failed: leases expired %d times", exhausted_ids, max_attempts)
             stmt = (
                 select(Submission)
                 .where(
