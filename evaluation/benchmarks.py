@@ -119,6 +119,9 @@ class BenchmarkSpec:
     path: str | None = None  # a user split's prepared folder
     notes: str = ""
 
+    def __hash__(self) -> int:  # the mapping fields are unhashable; a spec is identified by its key and revision
+        return hash((self.key, self.version, self.data_revision, self.path))
+
     @property
     def task_id(self) -> str:
         return self.task.value if isinstance(self.task, Task) else str(self.task)

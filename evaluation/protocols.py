@@ -56,6 +56,9 @@ class ProtocolSpec:
     ranked: bool = True  # False: numbers shown as reported, never ranked (paper figures, ground-truth-assisted)
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def __hash__(self) -> int:  # settings is an unhashable mapping; the id and version identify a protocol
+        return hash((self.id, self.version))
+
 
 def _p(id: str, version: str, tasks: tuple[Task, ...], description: str, ranked: bool = True, **settings: Any):
     return id, ProtocolSpec(id, version, tasks, description, ranked, MappingProxyType(settings))

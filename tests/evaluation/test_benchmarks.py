@@ -61,6 +61,7 @@ def test_ids_md_benchmarks_are_registered() -> None:
 
 
 def test_every_spec_is_consistent() -> None:
+    assert len(set(BM.BENCHMARKS.values())) == len(BM.BENCHMARKS)  # hashable, distinct
     for spec in BM.BENCHMARKS.values():
         assert spec.default_protocol in spec.protocols
         assert all(p in PROTOCOLS for p in spec.protocols)

@@ -47,3 +47,27 @@ def test_unknown_task_fails_with_the_known_ones() -> None:
 def test_run_is_not_implemented_yet() -> None:
     proc = _run("run", "--model", "diception")
     assert proc.returncode == 2 and "not implemented" in proc.stderr
+
+
+def test_prepare_is_wired_to_run_prepare(monkeypatch, caplog) -> None:
+    import evaluation.data.prepare as prepare_module
+    from evaluation.__main__ import main
+
+    calls = []
+
+    class FakeManifest:
+        samples = [1, 2]
+        failures: list = []
+
+    def fake_run_prepare(name, source, dest, **options):
+        calls.append((name, source, dest, options))
+        return FakeManifest()
+
+    monkeypatch.setattr(prepare_module, "run_prepare", fake_run_prepare)
+    argv = ["prepare", "depth/kitti", "--source", "/src", "--dest", "/dst", "--option", "scale=256",
+            "--option", "annotations=a.json", "--overwrite"]
+    assert main(argv) == 0
+    name, source, dest, options = calls[0]
+    assert (name, source, dest) == ("depth/kitti", "/src", "/dst")
+    assert options["scale"] == 256 and options["annotations"] == "a.json" and options["overwrite"] is True
+    assert options["seed"] == 0 and options["task"] is None
