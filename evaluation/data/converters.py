@@ -41,7 +41,7 @@ from evaluation.data.format import parse_frame, safe_sample_id
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".JPG", ".JPEG", ".PNG")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")  # compared case-insensitively
 
 # ETH3D's ground-truth depth: float32 little-endian raw, 4032 rows x 6048 columns, inf where unknown.
 ETH3D_HEIGHT = 4032
@@ -245,9 +245,15 @@ def _glob_filled(source: Path, pattern: str, values: Mapping[str, str]) -> tuple
     return base + filled, sorted(Path(p) for p in glob.glob(base + filled, recursive=True) if Path(p).is_file())
 
 
-def companion(source: Path, pattern: str, values: Mapping[str, str]) -> Path:
-    """The one file ``pattern`` names for these placeholder values; raises ``SampleError`` if none or several."""
+def companion(
+    source: Path, pattern: str, values: Mapping[str, str], *, suffixes: Sequence[str] | None = None
+) -> Path:
+    """The one file ``pattern`` names for these placeholder values (among files ending in ``suffixes``, any case,
+    when given); raises ``SampleError`` if none or several."""
     filled, found = _glob_filled(source, pattern, values)
+    if suffixes is not None:
+        wanted = {suffix.lower() for suffix in suffixes}
+        found = [path for path in found if path.suffix.lower() in wanted]
     if not found:
         raise SampleError(f"missing file: nothing matches {filled}")
     if len(found) > 1:
@@ -310,16 +316,27 @@ def _masks_from_labels(
     return masks
 
 
+def check_companion_pattern(primary: str, pattern: str, argument: str) -> None:
+    """A companion pattern may only use the primary pattern's placeholders and ``{dir}``."""
+    _, primary_names = _pattern_regex(primary)
+    unknown = sorted(set(re.findall(r"\{([A-Za-z_]+)\}", pattern)) - {*primary_names, "dir"})
+    if unknown:
+        known = ", ".join(f"{{{name}}}" for name in [*primary_names, "dir"])
+        raise ValueError(f"{argument}: pattern {pattern!r} uses {{{unknown[0]}}}; it may use {known}")
+
+
 def _list_pairs(source: Path, primary: str, image_pattern: str | None) -> tuple[list[tuple[Match, Path | None]], list]:
     """Primary files and their images; a missing image fails that sample at listing time."""
     pairs: list[tuple[Match, Path | None]] = []
     failures: list[tuple[str, str]] = []
+    if image_pattern is not None:
+        check_companion_pattern(primary, image_pattern, "images")
     for match in match_files(source, primary):
         if image_pattern is None:
             pairs.append((match, None))
             continue
         try:
-            pairs.append((match, companion(source, image_pattern, match.values)))
+            pairs.append((match, companion(source, image_pattern, match.values, suffixes=IMAGE_EXTENSIONS)))
         except SampleError as error:
             failures.append((match.sample_id, str(error)))
     return pairs, failures
@@ -730,6 +747,7 @@ def per_object_pngs(
     """BBBC038v1 (Data Science Bowl 2018) layout: each non-zero pixel of a mask PNG belongs to that object; the
     mask id is the mask file's stem. A mask whose size differs from the image fails the sample."""
     root = _require_dir(source)
+    check_companion_pattern(images, masks, "masks")
     conversion = Conversion(Task.POINT_SEGMENTATION, [], description="per-object binary PNGs")
     stats = conversion.stats
     for match in match_files(root, images):
@@ -865,6 +883,7 @@ def diode_npy(
 ) -> Conversion:
     """DIODE val: depth ``[H, W, 1]`` float32 metres and the validity mask (the mask file only decides validity)."""
     root = _require_dir(source)
+    check_companion_pattern(depth, mask, "mask")
     conversion = Conversion(Task.DEPTH, [], description="DIODE .npy depth + mask")
     rows, conversion.failures = _list_targets(root, pattern=depth, images=images, annotations=None, pairs=None,
                                               target_key="depth")
@@ -1123,6 +1142,8 @@ def normals_npy(
         normals_, valid = _unit(array, valid)
         return normals_, valid, None
 
+    if mask is not None:
+        check_companion_pattern(normals, mask, "mask")
     return _normals_conversion(
         source, frame=frame, normals=normals, images=images, annotations=None, pairs=None,
         description="npy normals", read=read,

@@ -269,6 +269,16 @@ def test_missing_and_corrupt_label_files_are_reported_and_the_run_goes_on(tmp_pa
     assert not (tmp_path / "out" / "images" / "e.jpg").exists()  # nothing written for a failed sample
 
 
+def test_image_companions_are_image_files_and_patterns_are_checked(tmp_path) -> None:
+    _png(tmp_path / "labels" / "a.png", np.array([[0, 1]], np.uint8))
+    _image(tmp_path / "images" / "a.png", 1, 2)
+    (tmp_path / "images" / "a.txt").write_text("a caption, not an image")
+    manifest = run_prepare("EgoHOS", tmp_path, tmp_path / "out", progress=False)
+    assert [s.sample_id for s in manifest.samples] == ["a"] and manifest.failures == []
+    with pytest.raises(ValueError, match=r"images: pattern .* uses \{scene\}"):
+        run_prepare("EgoHOS", tmp_path, tmp_path / "out2", images="{scene}/{key}.png", progress=False)
+
+
 def test_subsampling_through_prepare_is_deterministic_and_recorded(tmp_path) -> None:
     for i in range(12):
         _image(tmp_path / "images" / f"img{i:02d}.png", 2, 3)
