@@ -51,7 +51,8 @@ def write_registry(out: TextIO, task: str | None = None, ranked_only: bool = Fal
         out.write(f"    {spec.title}; domain: {spec.domain}\n")
         out.write(f"    protocols: {protocols}   (* = default)\n")
         out.write(f"    main metric: {spec.main_metric}; metrics: {', '.join(spec.metrics)}\n")
-        out.write(f"    samples: {size} {spec.item}s{images}; tiers: {_format_tiers(spec.tiers)}\n")
+        per = " per member" if spec.members else ""
+        out.write(f"    samples: {size} {spec.item}s{images}; tiers{per}: {_format_tiers(spec.tiers)}\n")
         if spec.members:
             out.write(f"    members ({len(spec.members)}, unweighted mean): {', '.join(spec.members)}\n")
         if spec.depth is not None:

@@ -4,8 +4,9 @@ Ids follow ``../shared/reference/IDS.md``; protocols, crops, ranges and sample c
 ``sam23_datasets.csv``. A spec says what is scored (task, protocols, metrics, main metric), on which data (version,
 data revision, sample counts, depth / normal rules) and where the data comes from (source, licence, expected native
 layout, checksums). Checksums are ``None`` where no published checksum is known; a prepared folder's manifest records
-the sha256 of every file it holds instead. Data sources marked ``verified=False`` were written down from the
-papers' references without being checked against the live site; check them before downloading.
+the sha256 of every file it holds instead. URLs and licences were written down from the papers and the projects'
+references without network access: every real source is ``verified=False`` until someone checks it against the live
+site (and flips the flag); ``url=None`` means no URL is recorded here yet.
 
 Tiers: every benchmark offers ``quick`` (about 50 items per dataset), ``standard`` (about 500) and ``full`` (as
 published); :func:`select_tier` picks a fixed-seed subset, nested (quick ⊂ standard ⊂ full).
@@ -410,7 +411,7 @@ def _depth_specs() -> list[BenchmarkSpec]:
             "nyuv2", "NYUv2 test (Eigen split)", "Indoor (Kinect)", 654,
             DepthRules("uint16 PNG / 1000", 1e-3, 10.0, 1e-3, 10.0, eval_crop="eigen_nyu"),
             DataSource(_MARIGOLD_EVAL, "NYU Depth V2 terms (no explicit licence; research use)",
-                       "RGB images + uint16 depth PNGs (millimetres), 640 x 480, with a file list", verified=True,
+                       "RGB images + uint16 depth PNGs (millimetres), 640 x 480, with a file list",
                        notes=_MARIGOLD_NOTE),
         ),
         _depth(
@@ -419,7 +420,7 @@ def _depth_specs() -> list[BenchmarkSpec]:
                        eval_crop="eigen_kitti", kb_crop=True),
             DataSource(_MARIGOLD_EVAL, "CC BY-NC-SA 3.0",
                        "RGB PNGs + uint16 annotated depth PNGs (/256, sparse), with the Eigen test file list",
-                       verified=True, notes=_MARIGOLD_NOTE),
+                       notes=_MARIGOLD_NOTE),
             notes="KB crop to 352 x 1216 (top = H - 352, left = (W - 1216) / 2) before prediction; Eigen crop "
             "to score.",
         ),
@@ -427,7 +428,7 @@ def _depth_specs() -> list[BenchmarkSpec]:
             "eth3d", "ETH3D", "Indoor and outdoor (laser scans)", 454,
             DepthRules("float32 raw binary 4032 x 6048, inf -> 0", 1e-5, None, 1e-5, None, fit_max_side=1024),
             DataSource(_MARIGOLD_EVAL, "CC BY-NC-SA 4.0",
-                       "JPEG images + raw float32 depth files (4032 x 6048), one per image", verified=True,
+                       "JPEG images + raw float32 depth files (4032 x 6048), one per image",
                        notes=_MARIGOLD_NOTE),
             notes="Predicted and aligned at max side 1024.",
         ),
@@ -435,7 +436,7 @@ def _depth_specs() -> list[BenchmarkSpec]:
             "scannet", "ScanNet val (800 sampled frames)", "Indoor (structure sensor)", 800,
             DepthRules("uint16 PNG / 1000", 1e-3, 10.0, 1e-3, 10.0),
             DataSource(_MARIGOLD_EVAL, "ScanNet Terms of Use (non-commercial; signed agreement)",
-                       "RGB images + uint16 depth PNGs (millimetres), 640 x 480, with a file list", verified=True,
+                       "RGB images + uint16 depth PNGs (millimetres), 640 x 480, with a file list",
                        notes=_MARIGOLD_NOTE),
         ),
         _depth(
@@ -504,7 +505,6 @@ _COCO = DataSource(
     "https://cocodataset.org/#download",
     "annotations CC BY 4.0; images under Flickr's terms",
     "val2017/*.jpg + annotations/{person_keypoints,instances,panoptic}_val2017.json + panoptic_val2017/*.png",
-    verified=True,
 )
 
 
