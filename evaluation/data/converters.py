@@ -375,16 +375,18 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict[str,
 
     Polygons with fewer than 3 points are dropped; a polygon annotation with none left raises ``SampleError``.
     """
+    if isinstance(segmentation, dict) and [int(v) for v in segmentation.get("size", ())] != [height, width]:
+        raise SampleError(f"RLE size {segmentation.get('size')} differs from the image size {[height, width]}")
     if isinstance(segmentation, list):
         polygons = [p for p in segmentation if isinstance(p, list) and len(p) >= 6]
         if not polygons:
             raise SampleError("polygon segmentation has no polygon with 3 or more points")
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+        if sum(int(c) for c in segmentation["counts"]) != height * width:
+            raise SampleError(f"uncompressed RLE counts sum to {sum(segmentation['counts'])}, not {height * width}")
         rle = mask_utils.frPyObjects(segmentation, height, width)
     elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), (str, bytes)):
-        if [int(v) for v in segmentation["size"]] != [height, width]:
-            raise SampleError(f"RLE size {segmentation['size']} differs from the image size {[height, width]}")
         rle = _rle_for_api(segmentation)
     else:
         raise SampleError(f"unsupported segmentation {type(segmentation).__name__}: {str(segmentation)[:80]}")

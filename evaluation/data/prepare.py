@@ -157,6 +157,11 @@ def prepare(
         raise FileExistsError(f"dest: {destination} already holds a prepared dataset (pass overwrite=True to replace)")
     # 1. list
     conversion: Conversion = spec.function(source, **options)
+    if not conversion.samples and not conversion.failures:
+        raise ValueError(
+            f"source: nothing under {source} matches the {fmt} layout ({spec.description}; options {options}); "
+            "check --source and the file patterns"
+        )
     failures = [Failure(sample_id, reason) for sample_id, reason in conversion.failures]
     out_frame = parse_frame(out_frame) if out_frame is not None else conversion.normal_frame
     samples = _unique(conversion.samples, failures)

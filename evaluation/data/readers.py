@@ -108,7 +108,9 @@ class PreparedDataset:
         return self.iter_samples()
 
     def iter_samples(self, sample_ids: list[str] | None = None) -> Iterator[Sample]:
-        """Samples in manifest order (or ``sample_ids``' order); unreadable ones go to ``read_failures``."""
+        """Samples in manifest order (or ``sample_ids``' order); unreadable ones go to ``read_failures``, which
+        each new iteration starts afresh."""
+        self.read_failures = []
         for sample_id in self.sample_ids if sample_ids is None else sample_ids:
             try:
                 yield self.load(sample_id)
@@ -123,6 +125,9 @@ class PreparedDataset:
         except KeyError:
             raise KeyError(f"sample_id: {sample_id!r} is not in {self.folder / 'manifest.json'}") from None
         try:
+            for relative in entry.files.values():  # cheap, so checked with or without checksums
+                if not (self.folder / relative).is_file():
+                    raise CorruptSampleError(sample_id, f"missing file: {relative}")
             if self.verify:
                 self._check_image(entry)
             if self.family is Task.POINT_SEGMENTATION:

@@ -11,7 +11,7 @@ from PIL import Image
 
 import evaluation.data.prepare as prepare_module
 from diception_core.tasks import Task
-from evaluation.data import PreparedDataset, run_prepare
+from evaluation.data import CorruptSampleError, PreparedDataset, run_prepare
 from evaluation.data.converters import CONVERTERS, ade20k_decode, get_converter
 from evaluation.data.format import MANIFEST_NAME, Manifest
 from evaluation.data.prepare import prepare
@@ -493,6 +493,13 @@ def test_reader_reports_a_corrupted_or_missing_file_and_goes_on(tmp_path) -> Non
     assert [s.sample_id for s in dataset] == ["a"]
     reasons = {f.sample_id: f.reason for f in dataset.read_failures}
     assert reasons == {"b": "checksum mismatch: depth/b.png", "c": "missing file: images/c.png"}
+    assert [s.sample_id for s in dataset] == ["a"] and len(dataset.read_failures) == 2  # a second pass: same
+    with pytest.raises(CorruptSampleError, match="checksum mismatch"):
+        dataset.load("b")
+    unverified = PreparedDataset(tmp_path / "out", verify=False)
+    assert [s.sample_id for s in unverified] == ["a"]
+    reasons = {f.sample_id: f.reason for f in unverified.read_failures}
+    assert reasons["c"] == "missing file: images/c.png" and reasons["b"].startswith("cannot decode")
 
 
 def test_dest_with_a_manifest_is_not_overwritten_silently(tmp_path) -> None:
@@ -513,6 +520,10 @@ def test_unknown_and_ambiguous_names(tmp_path) -> None:
         get_converter("tiff_stack")
     with pytest.raises(FileNotFoundError, match="source"):
         run_prepare("kitti", tmp_path / "absent", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="source: nothing under"):
+        run_prepare("kitti", tmp_path / "empty", tmp_path / "out")
+    assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
 
 def test_registry_covers_the_native_formats() -> None:
