@@ -12,6 +12,7 @@ Environment variables (all optional):
 - ``DICEPTION_ADMIN_TOKEN``: enables admin actions (re-run, hide, delete); unset means admin is disabled.
 - ``DICEPTION_BACKUP_REPO``: a Hub dataset repo (``user/name``) the SQLite file is backed up to; unset means none.
 - ``DICEPTION_BACKUP_INTERVAL_S``: seconds between backups (default 600).
+- ``DICEPTION_SQLITE_BUSY_TIMEOUT_S``: how long a SQLite writer waits for the lock (default 30).
 - ``HF_TOKEN``: the token used for the backup repo.
 """
 

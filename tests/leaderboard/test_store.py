@@ -254,3 +254,20 @@ def test_default_url_comes_from_the_environment(tmp_path: Path, monkeypatch: pyt
     with Store(seed=False) as store:
         assert store.engine.dialect.name == "sqlite"
     assert (tmp_path / "env" / "board.db").is_file()
+
+
+def test_settings_from_environment() -> None:
+    from leaderboard.settings import load_settings
+
+    settings = load_settings(
+        {"DATABASE_URL": "postgresql://u:p@h/db", "DICEPTION_DAILY_QUOTA": "2", "DICEPTION_ADMIN_TOKEN": "t",
+         "DICEPTION_MAX_ATTEMPTS": "4", "DICEPTION_LEASE_SECONDS": "30"}
+    )
+    assert (settings.url, settings.daily_quota, settings.admin_token) == ("postgresql://u:p@h/db", 2, "t")
+    assert (settings.max_attempts, settings.lease_seconds) == (4, 30.0)
+    defaults = load_settings({})
+    assert defaults.daily_quota == 5 and defaults.admin_token is None and defaults.url.endswith("leaderboard.db")
+    with pytest.raises(ValueError, match="DICEPTION_DAILY_QUOTA"):
+        load_settings({"DICEPTION_DAILY_QUOTA": "many"})
+    with pytest.raises(ValueError, match="DICEPTION_MAX_ATTEMPTS"):
+        load_settings({"DICEPTION_MAX_ATTEMPTS": "0"})
