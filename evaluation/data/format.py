@@ -6,8 +6,12 @@ Layout of a prepared folder (paths in the manifest are relative to it, always wi
     images/<id><ext>       the source image, byte for byte
     masks/<id>.json        point segmentation: the image's masks as COCO compressed RLE
     depth/<id>.npy|.png    depth: float32 metres (``npy``) or the source uint16 PNG kept with its scale (``png_u16``)
-    valid/<id>.npy         depth / normal: bool validity mask, where the source has one beyond "value > 0"
-    normal/<id>.npy|.png   normal: float32 [H, W, 3] unit vectors (``npy``) or the source 8-bit PNG (``png_u8``)
+    valid/<id>.npy         bool [H, W]: depth, when validity is more than "depth > 0" (DIODE's mask); normal ``npy``
+    normal/<id>.npy|.png   normal: float32 [H, W, 3] unit vectors (``npy``) or the source 8-bit PNG (``png_u8``,
+                           valid where R+G+B > 0), in the manifest's ``normal_frame``
+
+Validity here is the source's own (a measurement exists); benchmark rules (depth ranges, Eigen / KB crops) are
+applied at evaluation time from the benchmark spec, so one prepared folder serves every protocol.
 
 Manifest schema (``format_version`` 1)::
 
