@@ -341,11 +341,10 @@ def data_efficiency_chart(
 
 def _training_sizes(results: pd.DataFrame, models: pd.DataFrame | None) -> pd.DataFrame:
     cols = ["train_images", "train_annotations"]
-    if models is not None and len(models) and "model" in models:
-        frame = models.drop_duplicates("model").set_index("model")
-        return frame.reindex(columns=cols).apply(pd.to_numeric, errors="coerce")
-    frame = results.dropna(subset=["model"]).drop_duplicates("model").set_index("model")
-    return frame[cols].apply(pd.to_numeric, errors="coerce")
+    source = models if models is not None and len(models) and "model" in models else results
+    frame = source.reindex(columns=["model", *cols]).dropna(subset=["model"])
+    frame[cols] = frame[cols].apply(pd.to_numeric, errors="coerce")
+    return frame.groupby("model")[cols].first()  # the first known value per model (any variant row)
 
 
 # --------------------------------------------------------------------------------------------- steps / guidance

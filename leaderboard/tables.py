@@ -729,6 +729,11 @@ def model_detail(
     model_info: dict[str, Any] = {}
     if models is not None and len(models) and "model" in models:
         match = models.loc[models["model"] == first["model"]]
+        if "variant" in match and len(match) > 1:
+            # The entry's own variant first, then the model-wide row (variant ""), then any.
+            variant = match["variant"].fillna("").astype(str)
+            rank = np.where(variant == str(first["variant"] or ""), 0, np.where(variant == "", 1, 2))
+            match = match.iloc[np.argsort(rank, kind="stable")]
         if len(match):
             model_info = {k: _clean(v) for k, v in match.iloc[0].to_dict().items()}
     if not model_info:

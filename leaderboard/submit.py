@@ -1,0 +1,282 @@
+"""The adapter submission flow: fetch (a Hub repo pinned to a commit, or an upload), validate, keep the files, queue.
+
+Nothing is stored before validation passes; the store then refuses duplicates (same content hash) and over-quota
+submitters. Files live under ``SubmitConfig.storage_root/<hash[:2]>/<hash>/``, one folder per distinct adapter.
+Uploads and downloads are staged under ``storage_root/.staging/<random>/`` and removed whatever happens.
+
+Prediction-file submissions (``kind="predictions"``) need the evaluation module's prediction format and are not
+handled here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from leaderboard.validation import (
+    ADAPTER_FILES,
+    MAX_TOTAL_BYTES,
+    SD3_MEDIUM_TRANSFORMER_CONFIG,
+    AdapterRefused,
+    ValidatedAdapter,
+    validate_adapter_upload,
+)
+
+log = logging.getLogger(__name__)
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
+REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}")
+MAX_NAME_CHARS = 100
+MAX_TEXT_CHARS = 2000
+MAX_CARD_CHARS = 50_000  # of the README kept in the store's metadata
+DEFAULT_BASE_MODEL_ID = "Canyu/DICEPTION"
+TIERS = ("quick", "standard", "full")
+
+
+class SubmissionError(ValueError):
+    """The form or the files cannot be submitted; the message is shown to the submitter as is."""
+
+
+class SubmissionStore(Protocol):
+    """The part of ``leaderboard.store.Store`` the flow uses."""
+
+    def create_submission(self, **kwargs: Any) -> int: ...
+
+
+Downloader = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class SubmitConfig:
+    """Where files go and what adapters must target. ``from_env`` reads:
+
+    - ``DICEPTION_SUBMISSIONS_DIR``: the storage root (default ``./data/submissions``);
+    - ``DICEPTION_BASE_MODEL_ID``: the DICEPTION weights adapters must name (default ``Canyu/DICEPTION``);
+    - ``DICEPTION_BASE_REVISION``: their revision; unset accepts any revision (set it in production);
+    - ``DICEPTION_DEFAULT_TIER``: the scoring tier (default ``standard``);
+    - ``HF_TOKEN``: used for Hub downloads.
+    """
+
+    storage_root: Path = Path("data") / "submissions"
+    base_model_id: str = DEFAULT_BASE_MODEL_ID
+    base_revision: str | None = None
+    transformer_config: Mapping[str, Any] = field(default_factory=lambda: dict(SD3_MEDIUM_TRANSFORMER_CONFIG))
+    max_total_bytes: int = MAX_TOTAL_BYTES
+    tier: str = "standard"
+    hf_token: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SubmitConfig:
+        env = os.environ if env is None else env
+        tier = env.get("DICEPTION_DEFAULT_TIER", "").strip() or "standard"
+        if tier not in TIERS:
+            raise ValueError(f"DICEPTION_DEFAULT_TIER must be one of {', '.join(TIERS)}, got {tier!r}")
+        return cls(
+            storage_root=Path(env.get("DICEPTION_SUBMISSIONS_DIR", "").strip() or Path("data") / "submissions"),
+            base_model_id=env.get("DICEPTION_BASE_MODEL_ID", "").strip() or DEFAULT_BASE_MODEL_ID,
+            base_revision=env.get("DICEPTION_BASE_REVISION", "").strip() or None,
+            tier=tier,
+            hf_token=env.get("HF_TOKEN") or None,
+        )
+
+
+@dataclass(frozen=True)
+class SubmissionForm:
+    """What the submitter typed. Exactly one source: ``hub_repo`` + ``hub_revision``, or ``upload`` (a .zip, a
+    folder, or a folder's files). ``task`` / ``benchmarks`` left empty are taken from ``diception_task.json``."""
+
+    name: str
+    description: str = ""
+    licence: str = ""
+    training_data: str = ""
+    trained_on_benchmarks: tuple[str, ...] = ()
+    task: str = ""
+    benchmarks: tuple[str, ...] = ()
+    hub_repo: str = ""
+    hub_revision: str = ""
+    upload: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubmissionReceipt:
+    submission_id: int
+    content_hash: str
+    storage_path: Path
+    adapter: ValidatedAdapter
+    task: str
+    benchmarks: tuple[str, ...]
+
+
+def check_form(form: SubmissionForm) -> None:
+    """Fast checks of the form alone (no files, no network); raises ``SubmissionError`` saying what to fix."""
+    name = form.name.strip()
+    if not name:
+        raise SubmissionError("name: give the submission a name")
+    if len(name) > MAX_NAME_CHARS:
+        raise SubmissionError(f"name: at most {MAX_NAME_CHARS} characters")
+    for label, text in (("description", form.description), ("licence", form.licence),
+                        ("training data", form.training_data)):  # fmt: skip
+        if len(text) > MAX_TEXT_CHARS:
+            raise SubmissionError(f"{label}: at most {MAX_TEXT_CHARS} characters")
+    hub = bool(form.hub_repo.strip() or form.hub_revision.strip())
+    if hub and form.upload:
+        raise SubmissionError("give either a Hub repo and commit or an upload, not both")
+    if not hub and not form.upload:
+        raise SubmissionError("give a Hub repo and commit, or upload a .zip or a folder")
+    if hub:
+        check_hub_reference(form.hub_repo, form.hub_revision)
+
+
+def check_hub_reference(repo_id: str, revision: str) -> tuple[str, str]:
+    """The cleaned (repo id, commit); a branch or tag name is refused: the adapter must be pinned to a commit."""
+    repo_id, revision = repo_id.strip(), revision.strip().lower()
+    if not REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+        raise SubmissionError(f"Hub repo: {repo_id[:100]!r} is not a repo id like 'user/my-adapter'")
+    if not COMMIT.fullmatch(revision):
+        raise SubmissionError(
+            f"commit: {revision[:60]!r} is not a 40-character commit hash; pin the adapter to a commit (a branch or "
+            "tag can change after scoring)"
+        )
+    return repo_id, revision
+
+
+def fetch_hub_adapter(
+    repo_id: str, revision: str, dest: Path, *, download: Downloader | None = None, token: str | None = None
+) -> list[Path]:
+    """Download only the adapter format's files of ``repo_id`` at the commit ``revision`` into ``dest``; returns the
+    downloaded adapter files (regular files only)."""
+    repo_id, revision = check_hub_reference(repo_id, revision)
+    if download is None:
+        from huggingface_hub import snapshot_download
+
+        download = snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        folder = Path(
+            download(
+                repo_id=repo_id, repo_type="model", revision=revision, allow_patterns=list(ADAPTER_FILES),
+                local_dir=str(dest), token=token,
+            )  # fmt: skip
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise SubmissionError(f"could not download {repo_id}@{revision[:12]} from the Hub: {exc}") from None
+    files = [folder / name for name in ADAPTER_FILES if (folder / name).is_file() and not (folder / name).is_symlink()]
+    if not files:
+        raise SubmissionError(f"{repo_id}@{revision[:12]} has none of the adapter files ({', '.join(ADAPTER_FILES)})")
+    return files
+
+
+def _reconcile(form: SubmissionForm, adapter: ValidatedAdapter) -> tuple[str, tuple[str, ...]]:
+    task = adapter.task_name
+    if form.task.strip() and form.task.strip() != task:
+        raise SubmissionError(f"task: the form says {form.task.strip()!r} but diception_task.json says {task!r}")
+    benchmarks = adapter.benchmarks
+    if form.benchmarks:
+        extra = [b for b in form.benchmarks if b not in adapter.benchmarks]
+        if extra:
+            raise SubmissionError(
+                f"benchmarks: {', '.join(extra)} not in diception_task.json's benchmarks ({', '.join(benchmarks)})"
+            )
+        benchmarks = tuple(dict.fromkeys(form.benchmarks))
+    return task, benchmarks
+
+
+def submit_adapter(
+    store: SubmissionStore,
+    form: SubmissionForm,
+    *,
+    submitter: str,
+    config: SubmitConfig,
+    download: Downloader | None = None,
+) -> SubmissionReceipt:
+    """Validate an adapter submission and queue it.
+
+    Steps: check the form; fetch the files (Hub download pinned to a commit, or the upload) into a staging folder;
+    validate them (``leaderboard.validation``); reconcile the form with ``diception_task.json``; move the files to
+    their content-addressed folder; ``store.create_submission``. The staging folder is always removed; the stored
+    folder is removed again when the store refuses a submission it created.
+
+    Raises:
+        SubmissionError: a form problem or a failed download.
+        AdapterRefused: the files break the adapter format.
+        leaderboard.store.SubmissionRefused: duplicate or over quota (raised by the store).
+    """
+    check_form(form)
+    if not submitter.strip():
+        raise SubmissionError("submitter: log in (on the Space) or configure a submitter name")
+    staging = Path(config.storage_root) / ".staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
+    try:
+        hub_repo = hub_revision = None
+        if form.hub_repo.strip():
+            hub_repo, hub_revision = check_hub_reference(form.hub_repo, form.hub_revision)
+            sources: Sequence[str | Path] = fetch_hub_adapter(
+                hub_repo, hub_revision, staging / "download", download=download, token=config.hf_token
+            )
+        else:
+            sources = list(form.upload)
+        adapter = validate_adapter_upload(
+            sources, staging / "adapter",
+            base_model_id=config.base_model_id, base_revision=config.base_revision,
+            transformer_config=config.transformer_config, max_total_bytes=config.max_total_bytes,
+        )  # fmt: skip
+        task, benchmarks = _reconcile(form, adapter)
+        final = Path(config.storage_root) / adapter.content_hash[:2] / adapter.content_hash
+        final.parent.mkdir(parents=True, exist_ok=True)
+        created = False
+        if not final.exists():
+            try:
+                os.rename(staging / "adapter", final)
+                created = True
+            except OSError:  # an identical adapter arrived at the same moment; the store refuses the duplicate
+                created = False
+        trained_on = tuple(dict.fromkeys([*adapter.trained_on_benchmarks, *form.trained_on_benchmarks]))
+        metadata = adapter.metadata()
+        metadata["model_card"] = adapter.model_card[:MAX_CARD_CHARS]
+        try:
+            submission_id = store.create_submission(
+                submitter=submitter.strip(),
+                kind="adapter",
+                name=form.name.strip(),
+                task=task,
+                benchmarks=list(benchmarks),
+                content_hash=adapter.content_hash,
+                storage_path=str(final),
+                hub_repo=hub_repo,
+                hub_revision=hub_revision,
+                description=form.description.strip(),
+                licence=form.licence.strip() or adapter.licence,
+                training_data=form.training_data.strip() or adapter.training_data,
+                trained_on_benchmarks=list(trained_on),
+                metadata=metadata,
+                tier=config.tier,
+            )
+        except ValueError:  # SubmissionRefused (duplicate, quota) and argument errors: keep nothing we added
+            if created:
+                shutil.rmtree(final, ignore_errors=True)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("submission %d stored at %s (%s)", submission_id, final, adapter.content_hash[:12])
+    return SubmissionReceipt(submission_id, adapter.content_hash, final, adapter, task, benchmarks)
+
+
+__all__ = [
+    "AdapterRefused",
+    "SubmissionError",
+    "SubmissionForm",
+    "SubmissionReceipt",
+    "SubmitConfig",
+    "check_form",
+    "check_hub_reference",
+    "fetch_hub_adapter",
+    "submit_adapter",
+]

@@ -1,0 +1,697 @@
+"""The Leaderboard and Submit tabs the app mounts: plain callback functions plus two thin Gradio builders.
+
+Mounting (inside the app's ``gr.Blocks``; each builder opens its own ``gr.Tab``)::
+
+    with gr.Blocks() as demo:
+        with gr.Tabs():
+            board = build_leaderboard_tab(store_factory, demo=demo)  # demo: read the page's ?query on load
+            build_submit_tab(store_factory, demo=demo)
+    demo.launch(css_paths=[CSS_PATH])
+
+``store_factory`` is called once, on first use (never at build time), and must return an object with
+``leaderboard.store.Store``'s read methods (``results_frame``, ``models_frame``, ``last_updated``,
+``create_submission``, ``submissions_frame``, ``get_submission``). The board's frames are cached and reloaded
+when ``last_updated()`` changes. Share links carry the view in URL query parameters (``tables.share_query``);
+``apply_query_params`` turns a page's parameters back into a view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from leaderboard import charts, tables
+from leaderboard.schema import PROVENANCES
+from leaderboard.submit import SubmissionError, SubmissionForm, SubmitConfig, check_form, submit_adapter
+from leaderboard.tables import ViewFilters
+from leaderboard.validation import AdapterRefused
+
+log = logging.getLogger(__name__)
+
+CSS_PATH = Path(__file__).resolve().parents[1] / "assets" / "leaderboard.css"
+ALL_PROTOCOLS = "all (ranked separately)"
+FROM_TASK_FILE = "(from diception_task.json)"
+SOURCE_HUB, SOURCE_UPLOAD = "Hub repo pinned to a commit", "Upload (.zip or folder)"
+MODEL_TYPES = ("generalist", "specialist")
+OPTIONAL_COLUMNS = tuple(c for c in tables.INFO_COLUMNS if c not in tables.ALWAYS_SHOWN)
+CHART_KEYS = ("main", "data_efficiency", "steps", "guidance", "radar")
+SUBMISSION_TABLE_COLUMNS = ("#", "name", "task", "benchmarks", "status", "failure reason", "attempts", "submitted",
+                            "estimated wait")  # fmt: skip
+
+
+def on_space(env: Mapping[str, str] | None = None) -> bool:
+    """True on a Hugging Face Space (``SPACE_ID`` set): login is required to submit there."""
+    return bool((os.environ if env is None else env).get("SPACE_ID"))
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class BoardData:
+    results: pd.DataFrame
+    models: pd.DataFrame
+    updated: datetime | None
+
+
+class StoreHandle:
+    """The store (created on first use) and its frames, reloaded when ``last_updated()`` changes.
+
+    Shared, read-mostly data of the whole app (not per-user state); a lock keeps concurrent reloads single.
+    """
+
+    def __init__(self, store_factory: Callable[[], Any]) -> None:
+        self._factory = store_factory
+        self._store: Any = None
+        self._data: BoardData | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Any:
+        with self._lock:
+            if self._store is None:
+                self._store = self._factory()
+            return self._store
+
+    def data(self) -> BoardData:
+        store = self.store
+        updated = store.last_updated()
+        with self._lock:
+            if self._data is None or self._data.updated != updated:
+                self._data = BoardData(store.results_frame(), store.models_frame(), updated)
+            return self._data
+
+
+# --------------------------------------------------------------------------------------------- leaderboard view
+
+
+@dataclass
+class BoardView:
+    """Everything the Leaderboard tab shows for one set of filters."""
+
+    filters: ViewFilters
+    metric_choices: list[str]
+    protocol_choices: list[str]
+    column_choices: list[str]
+    table: pd.DataFrame  # as shown (display_table)
+    raw_table: pd.DataFrame  # numeric, what the downloads hold
+    note: str
+    share_link: str
+    csv_path: str
+    json_path: str
+    updated_text: str
+    entry_choices: list[tuple[str, str]]
+    model_choices: list[str]
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def apply_query_params(params: Any) -> ViewFilters:
+    """A view from a page's URL query parameters (a query string, a mapping or ``request.query_params``)."""
+    return tables.parse_share_query(params if params is not None else "")
+
+
+def normalize_filters(results: pd.DataFrame, filters: ViewFilters) -> ViewFilters:
+    """Filters that exist for the data: unknown metric -> the task's main metric, unknown protocol -> all,
+    unknown columns dropped, unknown model types / provenances dropped."""
+    metrics = tables.metrics_for(results, filters.task)
+    metric = filters.metric if filters.metric in metrics else tables.main_metric(results, filters.task)
+    protocols = tables.protocols_for(results, filters.task, metric)
+    protocol = filters.protocol if filters.protocol in protocols else None
+    columns = filters.columns
+    if columns is not None:
+        known = set(tables.benchmarks_for(results, filters.task, metric)) | set(OPTIONAL_COLUMNS)
+        columns = tuple(c for c in columns if c in known)
+    return replace(
+        filters,
+        metric=metric,
+        protocol=protocol,
+        search=filters.search[: tables.MAX_SEARCH_CHARS],
+        model_types=tuple(m for m in filters.model_types if m in MODEL_TYPES),
+        provenances=tuple(p for p in filters.provenances if p in PROVENANCES),
+        columns=columns,
+    )
+
+
+def filters_from_inputs(
+    task: str,
+    metric: str | None,
+    protocol: str | None,
+    search: str | None,
+    model_types: Sequence[str] | None,
+    provenances: Sequence[str] | None,
+    columns: Sequence[str] | None,
+    all_columns: Sequence[str] | None,
+    selected: Sequence[str] | None,
+) -> ViewFilters:
+    """The widgets' values as a view. ``columns`` equal to ``all_columns`` (everything ticked) means no choice."""
+    chosen = tuple(columns or ())
+    no_choice = all_columns is not None and set(chosen) >= set(all_columns)
+    return ViewFilters(
+        task=task if task in tables.TASKS else ViewFilters.task,
+        metric=metric or None,
+        protocol=None if not protocol or protocol == ALL_PROTOCOLS else protocol,
+        search=search or "",
+        model_types=tuple(model_types or ()),
+        provenances=tuple(provenances or ()),
+        columns=None if no_choice else chosen,
+        selected=tuple(selected or ()),
+    )
+
+
+def _format_updated(updated: datetime | None) -> str:
+    if updated is None:
+        return "Last updated: never (no results yet)"
+    if updated.tzinfo is None:
+        updated = updated.replace(tzinfo=timezone.utc)
+    return f"Last updated: {updated.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def write_downloads(table: pd.DataFrame, task: str, folder: Path | None = None) -> tuple[str, str]:
+    """The view as ``.csv`` and ``.json`` files (content-addressed, so repeated views reuse them)."""
+    csv_text, json_text = tables.to_csv(table), tables.to_json(table)
+    digest = hashlib.sha256((csv_text + json_text).encode("utf-8")).hexdigest()[:16]
+    base = Path(folder) if folder is not None else Path(tempfile.gettempdir()) / "diception-leaderboard"
+    target = base / digest
+    target.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = target / f"diception-leaderboard-{task}.csv", target / f"diception-leaderboard-{task}.json"
+    if not csv_path.exists():
+        csv_path.write_text(csv_text, encoding="utf-8")
+    if not json_path.exists():
+        json_path.write_text(json_text, encoding="utf-8")
+    return str(csv_path), str(json_path)
+
+
+def share_link(filters: ViewFilters, base_url: str = "") -> str:
+    """``base_url?query`` (just ``?query`` when the page's address is unknown)."""
+    query = tables.share_query(replace(filters, metric=filters.metric, columns=filters.columns))
+    return f"{base_url.split('?')[0]}?{query}" if query else base_url
+
+
+def build_view(data: BoardData, filters: ViewFilters, *, base_url: str = "", download_dir: Path | None = None,
+               with_charts: bool = True) -> BoardView:  # fmt: skip
+    """The whole Leaderboard tab for a view (a pure function of the data and the filters, plus the files)."""
+    results, models = data.results, data.models
+    filters = normalize_filters(results, filters)
+    raw = tables.task_table(results, filters.task, **filters.table_kwargs())
+    shown = tables.display_table(raw).drop(columns=["entry_id"])  # long ids: the detail picker lists them
+    csv_path, json_path = write_downloads(raw, filters.task, download_dir)
+    metric_choices = tables.metrics_for(results, filters.task)
+    protocol_choices = [ALL_PROTOCOLS, *tables.protocols_for(results, filters.task, filters.metric)]
+    column_choices = [*tables.benchmarks_for(results, filters.task, filters.metric), *OPTIONAL_COLUMNS]
+    entries = []
+    if len(raw):
+        for rec in raw[["entry_id", "model", "variant", "protocol"]].drop_duplicates("entry_id").itertuples():
+            label = f"{rec.model} · {rec.variant} ({rec.protocol})" if rec.variant else f"{rec.model} ({rec.protocol})"
+            entries.append((label, rec.entry_id))
+    model_names = sorted(str(m) for m in results["model"].dropna().unique()) if len(results) else []
+    figures = charts.task_charts(results, models, filters.task, selected=filters.selected) if with_charts else {}
+    count = len(raw)
+    note = f"{raw.attrs.get('note', '')}\n\n{count} row{'s' if count != 1 else ''} shown."
+    return BoardView(
+        filters=filters,
+        metric_choices=metric_choices,
+        protocol_choices=protocol_choices,
+        column_choices=column_choices,
+        table=shown,
+        raw_table=raw,
+        note=note,
+        share_link=share_link(filters, base_url),
+        csv_path=csv_path,
+        json_path=json_path,
+        updated_text=_format_updated(data.updated),
+        entry_choices=entries,
+        model_choices=model_names,
+        figures=figures,
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def entry_detail(data: BoardData, entry_id: str | None, store: Any = None) -> tuple[str, dict[str, Any]]:
+    """(markdown, JSON) detail of one entry: configuration, provenance, scores, model facts, submission and card."""
+    if not entry_id:
+        return "Pick an entry to see its details.", {}
+    submission = None
+    rows = data.results.loc[data.results["entry_id"] == entry_id] if len(data.results) else data.results
+    if not len(rows):
+        return f"No results for entry `{entry_id}`.", {}
+    ids = pd.to_numeric(rows["submission_id"], errors="coerce").dropna()
+    if store is not None and len(ids):
+        try:
+            submission = store.get_submission(int(ids.iloc[0]))
+        except KeyError:
+            submission = None
+    detail = _json_safe(tables.model_detail(data.results, data.models, entry_id, submission=submission))
+    return detail_markdown(detail), detail
+
+
+def detail_markdown(detail: Mapping[str, Any]) -> str:
+    """A readable summary of ``tables.model_detail``'s dict."""
+    lines = [f"### {detail['model']}" + (f" · {detail['variant']}" if detail.get("variant") else "")]
+    conf = detail.get("configuration", {})
+    lines.append(f"- type: {detail.get('model_type') or 'unknown'}; provenance: {', '.join(detail['provenance'])}")
+    for key in ("protocols", "tiers", "steps", "guidance", "hardware", "trained_on_benchmarks"):
+        values = [str(v) for v in conf.get(key, []) if v not in (None, "")]
+        if values:
+            lines.append(f"- {key.replace('_', ' ')}: {', '.join(values)}")
+    info = detail.get("model_info") or {}
+    facts = [f"{k.replace('_', ' ')}: {v}" for k, v in info.items()
+             if k in ("params_millions", "train_images", "train_annotations", "annotation_kind", "licence", "url")
+             and v not in (None, "")]  # fmt: skip
+    if facts:
+        lines.append("- " + "; ".join(facts))
+    if detail.get("citations"):
+        lines.append("\n**Citation**: " + "; ".join(str(c) for c in detail["citations"]))
+    if detail.get("notes"):
+        lines.append("\n**Notes**: " + "; ".join(str(n) for n in detail["notes"]))
+    lines.append("\n| task | benchmark | metric | value | 95% CI | protocol | provenance |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for s in detail.get("scores", [])[:200]:
+        has_ci = s.get("ci_low") is not None and s.get("ci_high") is not None
+        ci = f"[{s['ci_low']:.4g}, {s['ci_high']:.4g}]" if has_ci else ""
+        value = s["value"]
+        value = f"{value:.4g} {s.get('unit') or ''}" if isinstance(value, (int, float)) else str(value)
+        lines.append(f"| {s['task']} | {s['benchmark']} | {s['metric']} | {value} | {ci} | {s['protocol']} | "
+                     f"{s['provenance']} |")  # fmt: skip
+    sub = detail.get("submission")
+    if sub:
+        meta = sub.get("metadata") or {}
+        licence = sub.get("licence") or meta.get("licence") or "not given"
+        lines.append(f"\n**Submission #{sub.get('submission_id')}** by {sub.get('submitter')} · status "
+                     f"{sub.get('status')} · licence {licence}")  # fmt: skip
+        if sub.get("hub_repo"):
+            lines.append(f"- Hub: {sub['hub_repo']}@{sub.get('hub_revision')}")
+        for key in ("description", "training_data"):
+            if sub.get(key):
+                lines.append(f"- {key.replace('_', ' ')}: {sub[key]}")
+        if meta:
+            targets, dtypes = ", ".join(meta.get("target_modules", [])), ", ".join(meta.get("dtypes", []))
+            lines.append(f"- adapter: rank {meta.get('rank')}, targets {targets}, dtypes {dtypes}, "
+                         f"{meta.get('num_parameters')} parameters")  # fmt: skip
+        if meta.get("model_card"):
+            lines.append("\n<details><summary>Model card</summary>\n\n" + str(meta["model_card"]) + "\n\n</details>")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- submissions
+
+
+def resolve_submitter(profile_username: str | None, local_name: str | None, *, space: bool) -> str:
+    """Who submits: the logged-in Hugging Face user on a Space (required), else the configured local name."""
+    if space:
+        if not profile_username:
+            raise SubmissionError("log in with Hugging Face (the button above) to submit")
+        return profile_username
+    name = (local_name or "").strip() or os.environ.get("DICEPTION_SUBMITTER", "").strip()
+    if not name:
+        raise SubmissionError("submitter: type your name (or set DICEPTION_SUBMITTER)")
+    return name[:100]
+
+
+def form_from_inputs(
+    name: str | None,
+    description: str | None,
+    licence: str | None,
+    training_data: str | None,
+    trained_on: Sequence[str] | None,
+    task: str | None,
+    benchmarks: Sequence[str] | None,
+    source: str | None,
+    hub_repo: str | None,
+    hub_revision: str | None,
+    zip_file: Any,
+    folder_files: Any,
+) -> SubmissionForm:
+    """The Submit tab's widgets as a ``SubmissionForm`` (only the chosen source is kept)."""
+
+    def paths(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(str(getattr(v, "name", v)) for v in items if v)
+
+    upload: tuple[str, ...] = ()
+    if source == SOURCE_UPLOAD:
+        upload = paths(zip_file) or paths(folder_files)
+    return SubmissionForm(
+        name=name or "",
+        description=description or "",
+        licence=licence or "",
+        training_data=training_data or "",
+        trained_on_benchmarks=tuple(b.strip() for b in (trained_on or ()) if b and b.strip()),
+        task="" if not task or task == FROM_TASK_FILE else task,
+        benchmarks=tuple(b.strip() for b in (benchmarks or ()) if b and b.strip()),
+        hub_repo=(hub_repo or "").strip() if source != SOURCE_UPLOAD else "",
+        hub_revision=(hub_revision or "").strip() if source != SOURCE_UPLOAD else "",
+        upload=upload,
+    )
+
+
+def _format_wait(seconds: Any) -> str:
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(value):
+        return ""
+    if value < 90:
+        return "< 2 min"
+    if value < 5400:
+        return f"~{round(value / 60)} min"
+    return f"~{value / 3600:.1f} h"
+
+
+def submissions_table(store: Any, submitter: str | None) -> pd.DataFrame:
+    """The submitter's submissions: status, failure reason, attempts and the estimated wait of pending ones."""
+    if not submitter:
+        return pd.DataFrame(columns=list(SUBMISSION_TABLE_COLUMNS))
+    frame = store.submissions_frame(submitter=submitter)
+    if not len(frame):
+        return pd.DataFrame(columns=list(SUBMISSION_TABLE_COLUMNS))
+    created = pd.to_datetime(frame["created_at"], utc=True, errors="coerce")
+    out = pd.DataFrame(
+        {
+            "#": frame["submission_id"].astype(int),
+            "name": frame["name"],
+            "task": frame["task"],
+            "benchmarks": frame["benchmarks"],
+            "status": frame["status"],
+            "failure reason": frame["failure_reason"].fillna(""),
+            "attempts": frame["attempts"],
+            "submitted": created.dt.strftime("%Y-%m-%d %H:%M UTC").fillna(""),
+            "estimated wait": [_format_wait(w) if s == "pending" else "" for w, s in
+                               zip(frame["estimated_wait_s"], frame["status"], strict=True)],  # fmt: skip
+        }
+    )
+    return out.sort_values("#", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def run_submission(
+    store: Any, config: SubmitConfig, form: SubmissionForm, submitter: str, *, download: Any = None
+) -> tuple[bool, str]:
+    """Validate and queue; (accepted, markdown message). Every refusal comes back as a message saying why."""
+    try:
+        receipt = submit_adapter(store, form, submitter=submitter, config=config, download=download)
+    except AdapterRefused as exc:
+        return False, f"**Refused** (adapter files): {exc}"
+    except SubmissionError as exc:
+        return False, f"**Refused**: {exc}"
+    except ValueError as exc:  # the store's SubmissionRefused (duplicate, quota) and argument errors
+        return False, f"**Refused**: {exc}"
+    wait = ""
+    try:
+        frame = store.submissions_frame(submitter=submitter)
+        row = frame.loc[frame["submission_id"] == receipt.submission_id]
+        if len(row):
+            wait = _format_wait(row["estimated_wait_s"].iloc[0])
+    except (AttributeError, KeyError) as exc:
+        log.warning("no wait estimate: %s", exc)
+    a = receipt.adapter
+    message = (
+        f"**Queued** as submission #{receipt.submission_id}: task `{receipt.task}` on "
+        f"{', '.join(receipt.benchmarks)} ({config.tier} tier). Rank {a.rank} LoRA on "
+        f"{', '.join(a.target_modules)}, {a.num_parameters:,} parameters, content hash `{a.content_hash[:12]}`."
+    )
+    if wait:
+        message += f" Estimated wait: {wait}."
+    return True, message
+
+
+# --------------------------------------------------------------------------------------------- Gradio builders
+
+
+@dataclass
+class LeaderboardTab:
+    """The Leaderboard tab's components and its load handler (``attach`` wires it to the page load)."""
+
+    handle: StoreHandle
+    inputs: list[Any]
+    outputs: list[Any]
+    on_load: Callable[..., list[Any]]
+    load_outputs: list[Any]
+    components: dict[str, Any]
+
+    def attach(self, demo: gr.Blocks) -> None:
+        """Fill the tab on page load, reading the view from the page's URL query parameters."""
+        demo.load(self.on_load, inputs=None, outputs=self.load_outputs)
+
+
+def _page_base_url(request: Any) -> str:
+    try:
+        headers = getattr(request, "headers", None) or {}
+        referer = headers.get("referer") or ""
+    except (AttributeError, TypeError):
+        referer = ""
+    return referer.split("?")[0].split("#")[0]
+
+
+def _request_params(request: Any) -> Any:
+    try:
+        return request.query_params if request is not None else ""
+    except AttributeError:
+        return ""
+
+
+def build_leaderboard_tab(
+    store_factory: Callable[[], Any], *, demo: gr.Blocks | None = None, download_dir: Path | None = None
+) -> LeaderboardTab:
+    """Create the Leaderboard tab (it opens its own ``gr.Tab``) inside the caller's ``gr.Blocks``.
+
+    Pass ``demo`` (or call ``tab.attach(demo)``) so the tab fills itself on page load from the URL's query.
+    """
+    handle = StoreHandle(store_factory)
+    c: dict[str, Any] = {}
+    with gr.Tab("Leaderboard", id="leaderboard", elem_id="leaderboard-tab"):
+        with gr.Row():
+            c["task"] = gr.Dropdown(
+                [(tables.TASK_LABELS[t], t) for t in tables.TASKS], value=ViewFilters.task, label="Task", scale=2
+            )
+            c["metric"] = gr.Dropdown([], label="Metric", scale=1)
+            c["protocol"] = gr.Dropdown([ALL_PROTOCOLS], value=ALL_PROTOCOLS, label="Protocol", scale=2)
+            c["search"] = gr.Textbox(label="Search", placeholder="model or variant", scale=2)
+        with gr.Row():
+            c["model_types"] = gr.CheckboxGroup(list(MODEL_TYPES), label="Model type")
+            c["provenances"] = gr.CheckboxGroup(list(PROVENANCES), label="Provenance")
+            c["columns"] = gr.Dropdown([], multiselect=True, label="Columns", scale=3)
+        c["note"] = gr.Markdown(elem_classes=["lb-note"])
+        c["table"] = gr.Dataframe(interactive=False, wrap=False, max_height=600, elem_id="leaderboard-table")
+        gr.Markdown(tables.BADGE_LEGEND, elem_classes=["lb-legend"])
+        with gr.Row():
+            c["csv"] = gr.DownloadButton("Download CSV", size="sm")
+            c["json"] = gr.DownloadButton("Download JSON", size="sm")
+            c["share"] = gr.Textbox(label="Share link (this view)", interactive=False, buttons=["copy"], scale=3)
+        c["updated"] = gr.Markdown(elem_classes=["lb-updated"])
+        with gr.Accordion("Entry details", open=False):
+            c["entry"] = gr.Dropdown([], label="Entry")
+            c["detail_md"] = gr.Markdown()
+            c["detail_json"] = gr.JSON(label="All fields")
+        with gr.Accordion("Charts", open=True):
+            c["selected"] = gr.Dropdown([], multiselect=True, label="Also show (models or entries)")
+            with gr.Row():
+                c["plot_main"] = gr.Plot(label="Per dataset")
+                c["plot_data_efficiency"] = gr.Plot(label="Data efficiency")
+            with gr.Row():
+                c["plot_steps"] = gr.Plot(label="Quality vs steps")
+                c["plot_guidance"] = gr.Plot(label="Quality vs guidance")
+            c["plot_radar"] = gr.Plot(label="Across tasks")
+        c["base_url"] = gr.State("")
+
+    control_keys = ("task", "metric", "protocol", "search", "model_types", "provenances", "columns", "selected")
+    inputs = [c[k] for k in control_keys] + [c["base_url"]]
+    view_keys = ("metric", "protocol", "columns", "note", "table", "csv", "json", "share", "updated", "entry",
+                 "selected", *[f"plot_{k}" for k in CHART_KEYS])  # fmt: skip
+    outputs = [c[k] for k in view_keys]
+
+    def updates(view: BoardView) -> list[Any]:
+        f = view.filters
+        columns_value = list(f.columns) if f.columns is not None else list(view.column_choices)
+        selected_choices = sorted(set(view.model_choices) | set(f.selected))
+        return [
+            gr.update(choices=view.metric_choices, value=f.metric),
+            gr.update(choices=view.protocol_choices, value=f.protocol or ALL_PROTOCOLS),
+            gr.update(choices=view.column_choices, value=columns_value),
+            view.note,
+            view.table,
+            view.csv_path,
+            view.json_path,
+            view.share_link,
+            view.updated_text,
+            gr.update(choices=view.entry_choices, value=None),
+            gr.update(choices=selected_choices, value=list(f.selected)),
+            *[view.figures.get(k) for k in CHART_KEYS],
+        ]
+
+    def refresh(task, metric, protocol, search, model_types, provenances, columns, selected, base_url):  # noqa: ANN001
+        all_columns = [*tables.benchmarks_for(handle.data().results, task, metric), *OPTIONAL_COLUMNS]
+        filters = filters_from_inputs(task, metric, protocol, search, model_types, provenances, columns,
+                                      all_columns, selected)  # fmt: skip
+        return updates(build_view(handle.data(), filters, base_url=base_url, download_dir=download_dir))
+
+    def change_task(task, metric, protocol, search, model_types, provenances, columns, selected, base_url):  # noqa: ANN001
+        filters = ViewFilters(task=task, search=search or "", model_types=tuple(model_types or ()),
+                              provenances=tuple(provenances or ()), selected=tuple(selected or ()))  # fmt: skip
+        return updates(build_view(handle.data(), filters, base_url=base_url, download_dir=download_dir))
+
+    c["task"].input(change_task, inputs=inputs, outputs=outputs)
+    for key in ("metric", "protocol", "model_types", "provenances", "columns", "selected"):
+        c[key].input(refresh, inputs=inputs, outputs=outputs)
+    c["search"].submit(refresh, inputs=inputs, outputs=outputs)
+    c["search"].blur(refresh, inputs=inputs, outputs=outputs)
+
+    def show_detail(entry_id):  # noqa: ANN001
+        return entry_detail(handle.data(), entry_id, handle.store)
+
+    c["entry"].input(show_detail, inputs=[c["entry"]], outputs=[c["detail_md"], c["detail_json"]])
+
+    load_outputs = [c["task"], c["search"], c["model_types"], c["provenances"], c["base_url"], *outputs]
+
+    def on_load(request: gr.Request) -> list[Any]:
+        filters = apply_query_params(_request_params(request))
+        base_url = _page_base_url(request)
+        view = build_view(handle.data(), filters, base_url=base_url, download_dir=download_dir)
+        f = view.filters
+        return [f.task, f.search, list(f.model_types), list(f.provenances), base_url, *updates(view)]
+
+    tab = LeaderboardTab(handle, inputs, outputs, on_load, load_outputs, c)
+    if demo is not None:
+        tab.attach(demo)
+    return tab
+
+
+@dataclass
+class SubmitTab:
+    handle: StoreHandle
+    components: dict[str, Any]
+    space: bool
+
+
+def build_submit_tab(
+    store_factory: Callable[[], Any],
+    *,
+    demo: gr.Blocks | None = None,
+    config: SubmitConfig | None = None,
+    space: bool | None = None,
+    download: Any = None,
+) -> SubmitTab:
+    """Create the Submit tab (it opens its own ``gr.Tab``) inside the caller's ``gr.Blocks``.
+
+    On a Space (``SPACE_ID`` set, or ``space=True``) a ``gr.LoginButton`` is shown and the Hugging Face login is
+    required to submit; locally a submitter name is typed (default ``DICEPTION_SUBMITTER``). ``config`` defaults
+    to ``SubmitConfig.from_env()``; ``download`` replaces ``huggingface_hub.snapshot_download`` (tests).
+    """
+    handle = StoreHandle(store_factory)
+    space = on_space() if space is None else space
+    config = SubmitConfig.from_env() if config is None else config
+    benchmark_ids = sorted({*tables.SA23_DATASETS, "sa23", *[b for v in tables.BENCHMARK_ORDER.values() for b in v]})
+    c: dict[str, Any] = {}
+    with gr.Tab("Submit", id="submit", elem_id="submit-tab"):
+        gr.Markdown(
+            "Submit a LoRA adapter of DICEPTION in the adapter folder format (safetensors only). It is validated "
+            "now and scored later on the standard tier; you see its status, failure reason and estimated wait "
+            f"below. Adapters must target `{config.base_model_id}`"
+            + (f" at revision `{config.base_revision}`." if config.base_revision else ".")
+        )
+        if space:
+            c["login"] = gr.LoginButton()
+            c["submitter"] = gr.State("")
+        else:
+            c["submitter"] = gr.Textbox(label="Submitter", value=os.environ.get("DICEPTION_SUBMITTER", ""))
+        with gr.Row():
+            c["name"] = gr.Textbox(label="Name", max_length=100)
+            c["licence"] = gr.Textbox(label="Licence", placeholder="e.g. MIT; empty: from diception_task.json")
+        c["description"] = gr.Textbox(label="Description", lines=2)
+        c["training_data"] = gr.Textbox(label="Training data", lines=2)
+        with gr.Row():
+            c["trained_on"] = gr.Dropdown(
+                benchmark_ids, multiselect=True, allow_custom_value=True,
+                label="Benchmarks whose data it was trained on (flagged on the board)",
+            )  # fmt: skip
+            c["task"] = gr.Dropdown([FROM_TASK_FILE, *tables.TASKS], value=FROM_TASK_FILE, label="Task")
+            c["benchmarks"] = gr.Dropdown(benchmark_ids, multiselect=True, allow_custom_value=True,
+                                          label="Benchmarks to score (empty: from diception_task.json)")  # fmt: skip
+        c["source"] = gr.Radio([SOURCE_HUB, SOURCE_UPLOAD], value=SOURCE_HUB, label="Adapter")
+        with gr.Row():
+            c["hub_repo"] = gr.Textbox(label="Hub repo", placeholder="user/my-adapter")
+            c["hub_revision"] = gr.Textbox(label="Commit (40 hex characters)")
+        with gr.Row():
+            c["zip"] = gr.File(label="Adapter .zip", file_types=[".zip"], file_count="single", type="filepath")
+            c["folder"] = gr.File(label="...or the adapter folder", file_count="directory", type="filepath")
+        c["submit"] = gr.Button("Validate and submit", variant="primary")
+        c["result"] = gr.Markdown()
+        with gr.Row():
+            gr.Markdown("### Your submissions")
+            c["refresh"] = gr.Button("Refresh", size="sm")
+        c["mine"] = gr.Dataframe(interactive=False, headers=list(SUBMISSION_TABLE_COLUMNS))
+
+    field_keys = ("name", "description", "licence", "training_data", "trained_on", "task", "benchmarks", "source",
+                  "hub_repo", "hub_revision", "zip", "folder")  # fmt: skip
+    fields = [c[k] for k in field_keys]
+
+    def quick_check(*values: Any) -> None:
+        try:
+            check_form(form_from_inputs(*values))
+        except SubmissionError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def submit_and_list(submitter: str, values: Sequence[Any]) -> tuple[str, pd.DataFrame]:
+        _, message = run_submission(handle.store, config, form_from_inputs(*values), submitter, download=download)
+        return message, submissions_table(handle.store, submitter)
+
+    if space:
+
+        def do_submit(*values: Any, profile: gr.OAuthProfile | None) -> tuple[str, pd.DataFrame]:
+            try:
+                submitter = resolve_submitter(getattr(profile, "username", None), None, space=True)
+            except SubmissionError as exc:
+                raise gr.Error(str(exc)) from None
+            return submit_and_list(submitter, values)
+
+        def list_mine(profile: gr.OAuthProfile | None) -> pd.DataFrame:
+            return submissions_table(handle.store, getattr(profile, "username", None))
+
+        mine_inputs: list[Any] = []
+        submit_inputs = fields
+    else:
+
+        def do_submit(*values: Any) -> tuple[str, pd.DataFrame]:  # type: ignore[misc]
+            try:
+                submitter = resolve_submitter(None, values[0], space=False)
+            except SubmissionError as exc:
+                raise gr.Error(str(exc)) from None
+            return submit_and_list(submitter, values[1:])
+
+        def list_mine(local_name: str) -> pd.DataFrame:  # type: ignore[misc]
+            return submissions_table(handle.store, (local_name or "").strip() or None)
+
+        mine_inputs = [c["submitter"]]
+        submit_inputs = [c["submitter"], *fields]
+
+    c["submit"].click(quick_check, inputs=fields, outputs=None, queue=False).success(
+        do_submit, inputs=submit_inputs, outputs=[c["result"], c["mine"]]
+    )
+    c["refresh"].click(list_mine, inputs=mine_inputs, outputs=[c["mine"]])
+    if demo is not None:
+        demo.load(list_mine, inputs=mine_inputs, outputs=[c["mine"]])
+    return SubmitTab(handle, c, space)
