@@ -590,6 +590,72 @@ def ytvis_json(
     return conversion
 
 
+def _via_region_polygon(shape: Mapping[str, Any]) -> list[float] | None:
+    """A VIA region's outline as a flat COCO polygon; ``None`` for shapes that are not areas (points, lines)."""
+    if shape.get("name") == "polygon":
+        xs, ys = shape["all_points_x"], shape["all_points_y"]
+        return [float(v) for xy in zip(xs, ys, strict=True) for v in xy]
+    if shape.get("name") == "rect":
+        x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
+        return [x, y, x + w, y, x + w, y + h, x, y + h]
+    return None
+
+
+@register("via_json", Task.POINT_SEGMENTATION, "VGG Image Annotator JSON (v1 / v2): polygon and rect regions")
+def via_json(
+    source: str | os.PathLike[str],
+    *,
+    annotations: str | os.PathLike[str] | None = None,
+    images: str | os.PathLike[str] | None = None,
+    min_area: int = 1,
+) -> Conversion:
+    """VIA project exports (NDD20): ``{"<name><size>": {"filename", "regions": [...]}}``, or ``_via_img_metadata``
+    of a full project; regions as a list (VIA 2) or a dict (VIA 1). Polygons and rectangles become masks; other
+    shapes are counted in ``stats["regions_not_areas"]``."""
+    root = _require_dir(source)
+    data = _load_json(_find_annotation_file(root, annotations))
+    records = data.get("_via_img_metadata", data) if isinstance(data, dict) else {}
+    if images is not None:
+        image_root = _resolve(root, images)
+    else:
+        image_root = root / "images" if (root / "images").is_dir() else root
+    conversion = Conversion(Task.POINT_SEGMENTATION, [], description="VIA JSON")
+    stats = conversion.stats
+    for record in sorted(records.values(), key=lambda r: str(r.get("filename"))):
+        regions = record.get("regions") or []
+        regions = list(regions.values()) if isinstance(regions, dict) else list(regions)
+        polygons = []
+        for region in regions:
+            polygon = _via_region_polygon(region.get("shape_attributes", {}))
+            if polygon is None:
+                stats["regions_not_areas"] += 1
+            else:
+                polygons.append(polygon)
+        if not polygons:
+            stats["images_without_masks"] += 1
+            continue
+        file_name = str(record["filename"])
+        sample_id = safe_sample_id(Path(file_name).stem)
+        image_path = _find_image(image_root, file_name)
+        if image_path is None:
+            conversion.failures.append((sample_id, f"missing file: image {file_name} under {image_root}"))
+            continue
+
+        def load(polygons=polygons, image_path=image_path) -> list[InstanceMask]:
+            height, width = read_image_size(image_path)
+            masks = []
+            for index, polygon in enumerate(polygons):
+                mask = InstanceMask(str(index), segmentation_to_rle([polygon], height, width))
+                if mask.area < max(min_area, 1):
+                    stats["masks_below_min_area"] += 1
+                    continue
+                masks.append(mask)
+            return masks
+
+        conversion.samples.append(PendingSample(sample_id, image_path, load, count=lambda n=len(polygons): n))
+    return conversion
+
+
 # ----------------------------------------------------------------------------------------------- label PNGs
 
 

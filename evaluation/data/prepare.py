@@ -294,7 +294,7 @@ RECIPES: Mapping[tuple[Task, str], Recipe] = MappingProxyType(
             _sa23("BBBC038v1", "per_object_pngs", "stage1_train layout <id>/images/<id>.png + <id>/masks/*.png"),
             _sa23("DOORS", "instance_id_png", _LABELS_NOTE),
             _sa23("TimberSeg", "coco_json"),
-            _sa23("NDD20", "instance_id_png", "VIA polygons must be rendered to label PNGs first; " + _LABELS_NOTE),
+            _sa23("NDD20", "via_json", "VIA JSON of the above- or below-water set beside its images"),
             _sa23("LVIS", "lvis_json", "images under --images, as <split>/<name> or <name>"),
             _sa23("STREETS", "coco_json"),
             _sa23("ZeroWaste-f", "coco_json"),

@@ -234,6 +234,30 @@ def test_ytvis_json_each_frame_is_an_image(tmp_path) -> None:
     assert {k: (int(m.sum()), c) for k, (m, c) in masks["v1_img_0000003"].items()} == {"7": (6, 2), "8": (6, 3)}
 
 
+def test_via_json_polygons_and_rects(tmp_path) -> None:
+    _image(tmp_path / "dolphin_1.jpg", 6, 8)
+    regions = [
+        {"shape_attributes": {"name": "polygon", "all_points_x": [1, 4, 4, 1], "all_points_y": [1, 1, 3, 3]},
+         "region_attributes": {"species": "BND"}},
+        {"shape_attributes": {"name": "rect", "x": 5, "y": 2, "width": 2, "height": 3}, "region_attributes": {}},
+        {"shape_attributes": {"name": "point", "cx": 3, "cy": 3}, "region_attributes": {}},
+    ]
+    data = {"dolphin_1.jpg12345": {"filename": "dolphin_1.jpg", "size": 12345, "regions": regions}}
+    (tmp_path / "via_region_data.json").write_text(json.dumps(data))
+    manifest = run_prepare("NDD20", tmp_path, tmp_path / "out", progress=False)
+    assert manifest.stats["regions_not_areas"] == 1
+    masks = _masks_by_id(tmp_path / "out")["dolphin_1"]
+    assert masks["0"][0][1:3, 1:4].all() and masks["0"][0].sum() == 6  # as COCO fills the same polygon
+    assert masks["1"][0].tolist() == [
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+    ]
+
+
 def test_per_object_pngs_and_a_bad_mask_fails_only_its_sample(tmp_path) -> None:
     good = tmp_path / "aaa"
     _image(good / "images" / "aaa.png", 3, 4)
@@ -529,7 +553,7 @@ def test_unknown_and_ambiguous_names(tmp_path) -> None:
 def test_registry_covers_the_native_formats() -> None:
     assert set(CONVERTERS) == {
         "coco_json", "lvis_json", "sa1b_json", "instance_id_png", "cityscapes_instance_ids", "ade20k_seg_png",
-        "per_object_pngs", "ytvis_json", "depth_png", "diode_npy", "eth3d_raw", "sintel_dpt", "normals_png",
-        "normals_exr", "normals_npy",
+        "per_object_pngs", "ytvis_json", "via_json", "depth_png", "diode_npy", "eth3d_raw", "sintel_dpt",
+        "normals_png", "normals_exr", "normals_npy",
     }
     assert {spec.family for spec in CONVERTERS.values()} == {Task.POINT_SEGMENTATION, Task.DEPTH, Task.NORMAL}
