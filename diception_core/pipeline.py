@@ -223,8 +223,12 @@ class DiceptionPipeline:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     # ------------------------------------------------------------------ prompts
-    def precompute_prompts(self, prompts: Sequence[str], batch_size: int = 8) -> None:
-        """Embed and cache every prompt in ``prompts`` that is not cached yet (loads the text encoders once)."""
+    def precompute_prompts(self, prompts: Sequence[str], batch_size: int = 1) -> None:
+        """Embed and cache every prompt in ``prompts`` that is not cached yet (loads the text encoders once).
+
+        One prompt per encoder call by default, so a prompt's embedding never depends on which prompts shared its
+        batch (batched matmuls round differently): a cached embedding equals one computed on demand, bit for bit.
+        """
         with self._prompt_lock:
             missing = [p for p in dict.fromkeys(prompts) if p not in self.prompt_cache]
             if not missing:
@@ -557,7 +561,7 @@ class DiceptionPipeline:
         """[3, R, R] in [0, 1] -> [H, W, 3] float32 at the input size (bilinear, or LANCZOS per config)."""
         if self.config.resampling == "lanczos":
             channels = [
-                np.asarray(Image.fromarray(c.numpy().astype(np.float32), mode="F").resize(
+                np.asarray(Image.fromarray(c.numpy().astype(np.float32)).resize(
                     (width, height), Image.Resampling.LANCZOS), dtype=np.float32)
                 for c in rgb
             ]

@@ -22,7 +22,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-TINY_VERSION = 2
+TINY_VERSION = 3
 TINY_RESOLUTION = 64
 TINY_SEED = 0
 

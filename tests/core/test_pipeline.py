@@ -32,7 +32,7 @@ def test_different_seeds_give_different_output(tiny_pipe: DiceptionPipeline) -> 
 def test_output_has_the_input_size(tiny_pipe: DiceptionPipeline) -> None:
     out = tiny_pipe(_image(53, 29), "normal", num_inference_steps=1, decode=False)
     assert out.rgb.shape == (29, 53, 3) and out.rgb.dtype == np.float32
-    assert 0.0 <= out.rgb.min() and out.rgb.max() <= 1.0
+    assert out.rgb.min() >= 0.0 and out.rgb.max() <= 1.0
 
 
 def test_batch_equals_one_by_one(tiny_pipe: DiceptionPipeline) -> None:
