@@ -107,7 +107,7 @@ INFO_COLUMNS: tuple[str, ...] = (
     "rank", "tie", "model", "variant", "badges", "protocol", "provenance", "model_type", "tier", "steps", "guidance",
     "flags", "average",
 )  # fmt: skip
-ALWAYS_SHOWN: tuple[str, ...] = ("rank", "tie", "model", "variant")
+ALWAYS_SHOWN: tuple[str, ...] = ("rank", "tie", "model", "variant", "flags")  # ties and trained-on flags always
 TIE_MARK = "≈"
 CI_SUFFIX = " 95% CI"  # display_table's text column
 CI_LOW, CI_HIGH = " ci_low", " ci_high"  # task_table's numeric columns
@@ -237,7 +237,7 @@ def task_table(
         model_types: keep only these (``"generalist"``, ``"specialist"``); empty keeps all.
         provenances: keep only these (``PROVENANCES``); empty keeps all.
         columns: the columns to show (benchmark ids and info columns); ``rank``, ``tie``, ``model`` and ``variant``
-            are always shown, and ``average`` is over the shown benchmarks. ``None`` shows everything.
+            and ``flags`` are always shown, and ``average`` is over the shown benchmarks. ``None`` shows everything.
 
     Returns:
         One row per (entry, protocol), sorted by protocol then rank; numeric score columns, with numeric
