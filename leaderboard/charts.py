@@ -351,8 +351,9 @@ def _training_sizes(results: pd.DataFrame, models: pd.DataFrame | None) -> pd.Da
 
 
 def _sweep_rows(rows: pd.DataFrame, setting: str) -> pd.DataFrame:
-    """The rows of one sweep: the other setting fixed at its most common value; at each setting value the
-    seed data's ablation rows (variant "ablation ...") win over others, then multi-task entries."""
+    """The rows of one sweep: the other setting fixed at its most common value. At each setting value the seed
+    data's ablation rows of this sweep win (variant "ablation steps=..." / "ablation CFG=..."), then other
+    ablation rows, then multi-task entries, then the rest."""
     other = "guidance" if setting == "steps" else "steps"
     rows = rows.assign(
         steps=pd.to_numeric(rows["steps"], errors="coerce"), guidance=pd.to_numeric(rows["guidance"], errors="coerce")
@@ -362,7 +363,9 @@ def _sweep_rows(rows: pd.DataFrame, setting: str) -> pd.DataFrame:
     fixed = rows[other].mode().iloc[0]
     rows = rows.loc[rows[other] == fixed]
     variant = rows["variant"].fillna("").astype(str).str.lower()
-    priority = np.where(variant.str.startswith("ablation"), 0, np.where(variant.str.contains("multi-task"), 1, 2))
+    ablation = variant.str.startswith("ablation")
+    this_sweep = ablation & variant.str.contains("steps=" if setting == "steps" else "cfg=", regex=False)
+    priority = np.select([this_sweep, ablation, variant.str.contains("multi-task", regex=False)], [0, 1, 2], 3)
     rows = rows.assign(_priority=priority).sort_values(["_priority", "recorded_at"], ascending=[True, False])
     return rows.drop_duplicates(["benchmark", setting], keep="first").sort_values(setting)
 

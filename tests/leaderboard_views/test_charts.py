@@ -1,0 +1,147 @@
+"""Leaderboard charts: every chart from the seed data, and no exception on empty or missing data."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from leaderboard import charts, tables
+from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
+
+
+@pytest.fixture(scope="module")
+def seed() -> pd.DataFrame:
+    return reported_results()
+
+
+def _annotations(fig: go.Figure) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+def test_every_chart_builds_from_the_seed_data_for_every_task(seed: pd.DataFrame) -> None:
+    models = reported_models()
+    for task in tables.TASKS:
+        figures = charts.task_charts(seed, models, task)
+        assert set(figures) == {"main", "data_efficiency", "steps", "guidance", "radar"}
+        assert all(isinstance(f, go.Figure) for f in figures.values())
+        assert len(figures["main"].data) >= 1 and len(figures["radar"].data) >= 2, task
+        figures["main"].to_json()  # serialisable
+
+
+def test_grouped_bars_for_depth_and_normals(seed: pd.DataFrame) -> None:
+    fig = charts.grouped_bars(seed, "depth")
+    names = [t.name for t in fig.data]
+    assert len(names) == 20 and fig.layout.barmode == "group"
+    assert any(n.startswith("DICEPTION") for n in names) and any(n.startswith("Depth Anything") for n in names)
+    assert list(fig.data[0].x) == ["kitti", "nyuv2", "scannet", "diode", "eth3d"]
+    assert "genpercept-affine" in fig.layout.title.text and "lower is better" in fig.layout.title.text
+    fig = charts.grouped_bars(seed, "normal", top_n=1, selected=["Marigold"])
+    assert [t.name for t in fig.data] == ["StableNormal", "Marigold · normals"]
+
+
+def test_grouped_bars_error_bars_from_intervals() -> None:
+    rows = [measured_row(entry_id="a", model="A", benchmark=b, value=0.1, ci_low=0.08, ci_high=0.13)
+            for b in ("kitti", "nyuv2")]  # fmt: skip
+    fig = charts.grouped_bars(frame(rows), "depth")
+    assert fig.data[0].error_y.visible and list(fig.data[0].error_y.array) == pytest.approx([0.03, 0.03])
+
+
+def test_sam_delta_from_reported_rows(seed: pd.DataFrame) -> None:
+    fig = charts.sam_delta_chart(seed)
+    bars = fig.data[0]
+    assert len(bars.x) == 23 and list(bars.y) == sorted(bars.y, reverse=True)
+    assert bars.x[0] == "DRAM" and bars.y[0] == 18.8
+    assert "reported delta_iou_1pt_vs_sam_vit_h rows" in _annotations(fig)
+
+
+def test_sam_delta_computed_from_per_dataset_rows_when_both_models_have_them() -> None:
+    rows = []
+    for i, dataset in enumerate(tables.SA23_DATASETS[:5]):
+        for model, variant, value in (("DICEPTION", "mt", 50 + i), ("SAM", "ViT-H", 48)):
+            rows.append(measured_row(entry_id=f"{model}-{variant}", model=model, variant=variant,
+                                     task="point_segmentation", benchmark=dataset, metric="miou_1pt",
+                                     value=float(value), unit="percent", higher_is_better=True,
+                                     protocol="sam-center-click"))  # fmt: skip
+    fig = charts.sam_delta_chart(frame(rows))
+    assert list(fig.data[0].y) == [6, 5, 4, 3, 2]
+    assert "computed from per-dataset" in _annotations(fig) and "missing:" in _annotations(fig)
+
+
+def test_data_efficiency_uses_task_samples_and_annotations(seed: pd.DataFrame) -> None:
+    models = reported_models()
+    fig = charts.data_efficiency_chart(seed, models, task="point_segmentation")
+    points = {text: x for trace in fig.data for text, x in zip(trace.text, trace.x, strict=True)}
+    assert points == {"DICEPTION": 600_000, "SAM": 11_000_000}
+    assert fig.layout.xaxis.type == "log"
+    fig = charts.data_efficiency_chart(seed, models, task="point_segmentation", basis="annotations")
+    points = {text: x for trace in fig.data for text, x in zip(trace.text, trace.x, strict=True)}
+    assert points["SAM"] == 1_100_000_000
+    # without a models frame the results' own columns are used
+    fig = charts.data_efficiency_chart(seed, None, task="depth")
+    assert sum(len(t.x) for t in fig.data) > 10 and "Depth Pro" in _annotations(fig)
+
+
+def test_quality_vs_steps_and_guidance(seed: pd.DataFrame) -> None:
+    fig = charts.steps_chart(seed, "depth")
+    assert {t.name for t in fig.data} == {"kitti", "nyuv2", "scannet", "diode", "eth3d"}
+    kitti = next(t for t in fig.data if t.name == "kitti")
+    assert list(kitti.x) == [1, 3, 7, 14, 28] and list(kitti.y) == [0.086, 0.083, 0.081, 0.077, 0.069]
+    fig = charts.guidance_chart(seed, "point_segmentation")
+    assert list(fig.data[0].x) == [1, 2, 3, 4, 5] and fig.data[0].y[1] == 47.12  # the ablation row wins
+    assert "No denoising steps sweep" in _annotations(charts.steps_chart(seed, "pose"))
+
+
+def test_radar_across_tasks(seed: pd.DataFrame) -> None:
+    fig = charts.radar_chart(seed)
+    dic = next(t for t in fig.data if t.name == "DICEPTION")
+    assert len(dic.theta) == 7  # six tasks, closed
+    assert all(0 < r <= 1 for r in dic.r if r is not None)
+    rel = charts.relative_scores(seed)
+    assert rel.groupby("task")["relative"].max().round(6).eq(1).all()
+    fig = charts.radar_chart(seed, top_n=1, selected=["ViTPose"])
+    assert [t.name for t in fig.data] == ["DICEPTION", "ViTPose"]
+
+
+@pytest.mark.parametrize("bad", [None, pd.DataFrame(), tables.empty_results()])
+def test_charts_survive_empty_input(bad) -> None:  # noqa: ANN001
+    figures = [
+        charts.grouped_bars(bad, "depth"),
+        charts.sam_delta_chart(bad),
+        charts.data_efficiency_chart(bad, None),
+        charts.setting_chart(bad, "depth", setting="steps"),
+        charts.setting_chart(bad, "depth", setting="guidance"),
+        charts.radar_chart(bad),
+        *charts.task_charts(bad, None, "normal").values(),
+    ]
+    for fig in figures:
+        assert isinstance(fig, go.Figure) and len(fig.data) == 0 and _annotations(fig)
+
+
+def test_charts_survive_nan_values_and_unknown_selection(seed: pd.DataFrame) -> None:
+    holes = seed.copy()
+    holes.loc[holes.index % 3 == 0, "value"] = np.nan
+    holes.loc[holes.index % 5 == 0, "train_images"] = np.nan
+    for task in tables.TASKS:
+        for fig in charts.task_charts(holes, None, task, selected=["no such model", "nope"]).values():
+            assert isinstance(fig, go.Figure)
+    fig = charts.grouped_bars(holes, "depth")
+    assert "missing score" in _annotations(fig)
+    assert "Cannot draw" in _annotations(charts.setting_chart(seed, "depth", setting="speed"))
+
+
+def test_chart_speed_1000_models_40_datasets() -> None:
+    from benchmarks.bench_leaderboard import synthetic_results
+
+    results = synthetic_results(1000, 40)
+    for build in (lambda: charts.grouped_bars(results, "depth"), lambda: charts.radar_chart(results),
+                  lambda: charts.steps_chart(results, "depth")):  # fmt: skip
+        build()
+        start = time.perf_counter()
+        fig = build()
+        elapsed = time.perf_counter() - start
+        assert len(fig.data) > 0
+        assert elapsed < 1.5, f"{elapsed * 1000:.0f} ms (target 300 ms, bound loose for shared CI machines)"
