@@ -9,6 +9,24 @@ advisory transaction lock per submitter.
 Queue states: pending -> running (a worker holds a lease, renewed while it scores) -> finished | failed. A running
 submission whose lease expired is claimed again until ``max_attempts`` claims were made; then it fails with the
 reason. Only the worker holding the lease can finish or fail a submission, so nothing is scored twice.
+
+A worker, in outline::
+
+    store, worker_id = Store(), new_worker_id()
+    while True:
+        job = store.claim_next(worker_id, lease_seconds=600)
+        if job is None:
+            time.sleep(10)
+            continue
+        try:
+            result = score(job)  # calls store.renew_lease(job["submission_id"], worker_id) now and then
+            store.finish_submission(job["submission_id"], worker_id, result)
+        except LeaseLost:
+            pass  # someone else owns it now; drop the work
+        except ValidationError as exc:  # the submission's fault: tell the submitter, no retry
+            store.fail_submission(job["submission_id"], worker_id, str(exc))
+        except Exception as exc:  # ours (out of memory, lost GPU): retry while attempts remain
+            store.fail_submission(job["submission_id"], worker_id, f"scoring error: {exc}", retry=True)
 """
 
 from __future__ import annotations
@@ -17,7 +35,10 @@ import hashlib
 import hmac
 import logging
 import math
+import os
 import re
+import socket
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -87,6 +108,11 @@ class LeaseLost(RuntimeError):
 
 class AdminDisabled(PermissionError):
     """Admin actions were requested but no admin token is configured."""
+
+
+def new_worker_id() -> str:
+    """A worker id unique to this process (host, pid and a random suffix), as ``claim_next`` needs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 # --- repository functions: take the session, the caller owns the transaction ------------------------------------

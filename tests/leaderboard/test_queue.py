@@ -160,3 +160,9 @@ def test_rerun_takes_the_job_away_from_its_worker(store: Store) -> None:
     assert store.claim_next("w2")["attempts"] == 1
     store.finish_submission(sid, "w2", make_result())
     assert store.get_submission(sid)["status"] == "finished"
+
+
+def test_worker_ids_are_unique() -> None:
+    from leaderboard.store import new_worker_id
+
+    assert len({new_worker_id() for _ in range(20)}) == 20
