@@ -107,7 +107,8 @@ INFO_COLUMNS: tuple[str, ...] = (
     "rank", "tie", "model", "variant", "badges", "protocol", "provenance", "model_type", "tier", "steps", "guidance",
     "flags", "average",
 )  # fmt: skip
-ALWAYS_SHOWN: tuple[str, ...] = ("rank", "tie", "model", "variant", "flags")  # ties and trained-on flags always
+# Rank context is never hidden: ties, trained-on flags and the protocol the rank is within.
+ALWAYS_SHOWN: tuple[str, ...] = ("rank", "tie", "model", "variant", "protocol", "flags")
 TIE_MARK = "≈"
 CI_SUFFIX = " 95% CI"  # display_table's text column
 CI_LOW, CI_HIGH = " ci_low", " ci_high"  # task_table's numeric columns
@@ -236,8 +237,9 @@ def task_table(
         search: case-insensitive substring of the model, variant or entry id.
         model_types: keep only these (``"generalist"``, ``"specialist"``); empty keeps all.
         provenances: keep only these (``PROVENANCES``); empty keeps all.
-        columns: the columns to show (benchmark ids and info columns); ``rank``, ``tie``, ``model`` and ``variant``
-            and ``flags`` are always shown, and ``average`` is over the shown benchmarks. ``None`` shows everything.
+        columns: the columns to show (benchmark ids and info columns); ``rank``, ``tie``, ``model``, ``variant``,
+            ``protocol`` and ``flags`` are always shown, and ``average`` is over the shown benchmarks. ``None``
+            shows everything.
 
     Returns:
         One row per (entry, protocol), sorted by protocol then rank; numeric score columns, with numeric

@@ -136,7 +136,8 @@ def test_search_and_filters(seed: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="known tasks"):
         task_table(seed, "sketch")
     table = task_table(seed, "depth", columns=["kitti", "nyuv2", "badges"])
-    assert list(table.columns) == ["rank", "tie", "model", "variant", "badges", "flags", "kitti", "nyuv2", "entry_id"]
+    assert list(table.columns) == ["rank", "tie", "model", "variant", "badges", "protocol", "flags", "kitti", "nyuv2",
+                                   "entry_id"]
 
 
 def test_other_metric_and_empty_inputs(seed: pd.DataFrame) -> None:
