@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leaderboard.orm import Benchmark, Model, ModelType, Provenance, Result, StoreMeta, utcnow
-from leaderboard.store import entry_id_for
+from leaderboard.store import entry_id_for, touch_board
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,8 @@ def seed_reported(session: Session, *, force: bool = False) -> int:
     else:
         meta.value = digest
         meta.updated_at = now
+    if written:
+        touch_board(session, now)
     session.flush()
     logger.info("seeded %d reported rows (seed %s)", written, digest[:12])
     return written

@@ -56,6 +56,7 @@ from leaderboard.orm import (
     ModelType,
     Provenance,
     Result,
+    StoreMeta,
     Submission,
     SubmissionKind,
     SubmissionStatus,
@@ -172,6 +173,27 @@ def get_or_create_benchmark(session: Session, task: str, name: str) -> Benchmark
     except IntegrityError:
         benchmark = session.scalars(stmt).one()
     return benchmark
+
+
+BOARD_UPDATED_KEY = "board_updated_at"
+
+
+def touch_board(session: Session, when: datetime | None = None) -> None:
+    """Record that what the board shows changed (scores written, hidden, re-run or deleted); see ``last_updated``."""
+    when = when or utcnow()
+    updated = session.execute(
+        update(StoreMeta)
+        .where(StoreMeta.key == BOARD_UPDATED_KEY)
+        .values(value=when.isoformat(), updated_at=when)
+        .execution_options(synchronize_session=False)
+    )
+    if updated.rowcount:
+        return
+    try:
+        with session.begin_nested():
+            session.add(StoreMeta(key=BOARD_UPDATED_KEY, value=when.isoformat(), updated_at=when))
+    except IntegrityError:  # a concurrent first touch (PostgreSQL): theirs is as good as ours
+        pass
 
 
 # --- validation of the evaluation module's result dict ----------------------------------------------------------
@@ -438,8 +460,15 @@ class Store:
         return pd.DataFrame.from_records([list(r) for r in rows], columns=["benchmark_id", "task", "benchmark"])
 
     def last_updated(self) -> datetime | None:
-        """When a score was last written (seeding included), as an aware UTC datetime; None for an empty store."""
+        """When what the board shows last changed, as an aware UTC datetime; None for a store without scores.
+
+        Changes with every write that affects ``results_frame`` or ``models_frame`` (seeding, scores, admin hide,
+        re-run and delete), so callers can cache the frames and reload when this value differs.
+        """
         with self._read() as session:
+            touched = session.scalar(select(StoreMeta.updated_at).where(StoreMeta.key == BOARD_UPDATED_KEY))
+            if touched is not None:
+                return touched
             return session.scalar(select(Result.recorded_at).order_by(Result.recorded_at.desc()).limit(1))
 
     # --- submissions -------------------------------------------------------------------------------------------
@@ -905,6 +934,7 @@ class Store:
                     recorded_at=now,
                 )
             )
+        touch_board(session, now)
         return run
 
     # --- admin -------------------------------------------------------------------------------------------------
@@ -937,6 +967,7 @@ class Store:
             sub.lease_expires_at = None
             sub.started_at = None
             sub.finished_at = None
+            touch_board(session)
         logger.info("admin: submission %d queued for a re-run", submission_id)
 
     def admin_hide(self, submission_id: int, admin_token: str, hidden: bool = True) -> None:
@@ -944,6 +975,7 @@ class Store:
         self._require_admin(admin_token)
         with self._session.begin() as session:
             self._admin_get(session, submission_id).hidden = bool(hidden)
+            touch_board(session)
         logger.info("admin: submission %d hidden=%s", submission_id, hidden)
 
     def admin_delete(self, submission_id: int, admin_token: str) -> None:
@@ -951,4 +983,5 @@ class Store:
         self._require_admin(admin_token)
         with self._session.begin() as session:
             session.delete(self._admin_get(session, submission_id))
+            touch_board(session)
         logger.info("admin: submission %d deleted", submission_id)

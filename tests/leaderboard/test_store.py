@@ -181,7 +181,9 @@ def test_admin_actions(store: Store) -> None:
     measured = store.results_frame()
     assert (measured["entry_id"] == f"sub-{sid}").sum() == 1
 
+    before = store.last_updated()
     store.admin_hide(sid, "s3cret")
+    assert store.last_updated() > before  # views caching on last_updated() see the change
     assert not (store.results_frame()["submission_id"] == sid).any()
     assert (store.results_frame(include_hidden=True)["submission_id"] == sid).sum() == 1
     assert store.submissions_frame().empty and len(store.submissions_frame(include_hidden=True)) == 1
@@ -192,7 +194,9 @@ def test_admin_actions(store: Store) -> None:
     assert sub["status"] == "pending" and sub["attempts"] == 0 and sub["failure_reason"] is None
     assert not (store.results_frame()["submission_id"] == sid).any()
 
+    before = store.last_updated()
     store.admin_delete(sid, "s3cret")
+    assert store.last_updated() > before
     with pytest.raises(KeyError):
         store.get_submission(sid)
     assert len(store.results_frame(include_hidden=True)) == 619
