@@ -444,8 +444,9 @@ def _check_peft_config(config: Mapping[str, Any]) -> tuple[set[str], set[int], f
         raise _refuse(f, "modules_to_save must be empty: only LoRA weights are accepted")
     if config.get("lora_bias") or config.get("bias") not in (None, "none"):
         raise _refuse(f, "LoRA biases are not supported (bias must be 'none')")
-    if config.get("trainable_token_indices"):
-        raise _refuse(f, "trainable_token_indices must be empty")
+    for key in ("trainable_token_indices", "target_parameters", "layer_replication"):
+        if config.get(key):
+            raise _refuse(f, f"{key} must be empty: only LoRA on the attention projections is accepted")
     alpha = config.get("lora_alpha")
     numeric = isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
     if alpha is not None and not (numeric and math.isfinite(alpha)):

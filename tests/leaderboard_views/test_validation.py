@@ -272,7 +272,8 @@ def test_missing_lora_half_and_disallowed_dtype(tmp_path: Path) -> None:
 def test_peft_config_refusals(tmp_path: Path) -> None:
     cases = [({"peft_type": "LOHA"}, "peft_type must be 'LORA'"), ({"use_dora": True}, "DoRA"),
              ({"modules_to_save": ["proj_out"]}, "modules_to_save"), ({"bias": "all"}, "biases"),
-             ({"target_modules": ["to_q"]}, "not in adapter_config.json's target_modules")]  # fmt: skip
+             ({"target_modules": ["to_q"]}, "not in adapter_config.json's target_modules"),
+             ({"target_parameters": ["to_q.weight"]}, "target_parameters must be")]  # fmt: skip
     for i, (config, message) in enumerate(cases):
         with refused(message):
             v.validate_adapter_folder(make_adapter(tmp_path / str(i), config=config), **KW)
