@@ -155,9 +155,10 @@ def filters_from_inputs(
     all_columns: Sequence[str] | None,
     selected: Sequence[str] | None,
 ) -> ViewFilters:
-    """The widgets' values as a view. ``columns`` equal to ``all_columns`` (everything ticked) means no choice."""
+    """The widgets' values as a view. ``columns`` empty or equal to ``all_columns`` (everything ticked) means no
+    choice (all columns)."""
     chosen = tuple(columns or ())
-    no_choice = all_columns is not None and set(chosen) >= set(all_columns)
+    no_choice = not chosen or (all_columns is not None and set(chosen) >= set(all_columns))
     return ViewFilters(
         task=task if task in tables.TASKS else ViewFilters.task,
         metric=metric or None,
@@ -488,13 +489,16 @@ def build_leaderboard_tab(
             c["task"] = gr.Dropdown(
                 [(tables.TASK_LABELS[t], t) for t in tables.TASKS], value=ViewFilters.task, label="Task", scale=2
             )
-            c["metric"] = gr.Dropdown([], label="Metric", scale=1)
-            c["protocol"] = gr.Dropdown([ALL_PROTOCOLS], value=ALL_PROTOCOLS, label="Protocol", scale=2)
+            # Choices change with the task; values are checked by normalize_filters, so custom values are allowed
+            # (Gradio would otherwise check them against the choices the page was built with).
+            c["metric"] = gr.Dropdown([], label="Metric", scale=1, allow_custom_value=True)
+            c["protocol"] = gr.Dropdown([ALL_PROTOCOLS], value=ALL_PROTOCOLS, label="Protocol", scale=2,
+                                        allow_custom_value=True)  # fmt: skip
             c["search"] = gr.Textbox(label="Search", placeholder="model or variant", scale=2)
         with gr.Row():
             c["model_types"] = gr.CheckboxGroup(list(MODEL_TYPES), label="Model type")
             c["provenances"] = gr.CheckboxGroup(list(PROVENANCES), label="Provenance")
-            c["columns"] = gr.Dropdown([], multiselect=True, label="Columns", scale=3)
+            c["columns"] = gr.Dropdown([], multiselect=True, label="Columns", scale=3, allow_custom_value=True)
         c["note"] = gr.Markdown(elem_classes=["lb-note"])
         c["table"] = gr.Dataframe(interactive=False, wrap=False, max_height=600, elem_id="leaderboard-table")
         gr.Markdown(tables.BADGE_LEGEND, elem_classes=["lb-legend"])
@@ -504,11 +508,12 @@ def build_leaderboard_tab(
             c["share"] = gr.Textbox(label="Share link (this view)", interactive=False, buttons=["copy"], scale=3)
         c["updated"] = gr.Markdown(elem_classes=["lb-updated"])
         with gr.Accordion("Entry details", open=False):
-            c["entry"] = gr.Dropdown([], label="Entry")
+            c["entry"] = gr.Dropdown([], label="Entry", allow_custom_value=True)
             c["detail_md"] = gr.Markdown()
             c["detail_json"] = gr.JSON(label="All fields")
         with gr.Accordion("Charts", open=True):
-            c["selected"] = gr.Dropdown([], multiselect=True, label="Also show (models or entries)")
+            c["selected"] = gr.Dropdown([], multiselect=True, label="Also show (models or entries)",
+                                        allow_custom_value=True)  # fmt: skip
             with gr.Row():
                 c["plot_main"] = gr.Plot(label="Per dataset")
                 c["plot_data_efficiency"] = gr.Plot(label="Data efficiency")

@@ -116,6 +116,7 @@ def test_filters_from_inputs() -> None:
     assert f == ViewFilters(task="normal", metric="mean_deg", model_types=("specialist",))
     f = ui.filters_from_inputs("nope", "", "stablenormal", "x", [], [], ["nyuv2"], ["nyuv2", "scannet"], ["SAM"])
     assert (f.task, f.protocol, f.columns, f.selected) == (ViewFilters.task, "stablenormal", ("nyuv2",), ("SAM",))
+    assert ui.filters_from_inputs("depth", None, None, None, None, None, [], ["kitti"], None).columns is None
 
 
 def test_store_frames_are_cached_until_last_updated_changes() -> None:
