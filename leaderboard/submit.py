@@ -147,18 +147,49 @@ def check_hub_reference(repo_id: str, revision: str) -> tuple[str, str]:
     return repo_id, revision
 
 
+SizeLister = Callable[..., Mapping[str, int]]  # (repo_id, revision, paths, token) -> {path: bytes}
+
+
+def hub_file_sizes(repo_id: str, revision: str, paths: list[str], token: str | None) -> dict[str, int]:
+    """Sizes (bytes) of the given files of a Hub model repo at a revision, without downloading them."""
+    from huggingface_hub import HfApi
+
+    infos = HfApi(token=token).get_paths_info(repo_id, paths, revision=revision, repo_type="model")
+    return {info.path: int(getattr(info, "size", 0) or 0) for info in infos}
+
+
 def fetch_hub_adapter(
-    repo_id: str, revision: str, dest: Path, *, download: Downloader | None = None, token: str | None = None
+    repo_id: str,
+    revision: str,
+    dest: Path,
+    *,
+    download: Downloader | None = None,
+    sizes: SizeLister | None = None,
+    token: str | None = None,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
 ) -> list[Path]:
     """Download only the adapter format's files of ``repo_id`` at the commit ``revision`` into ``dest``; returns the
-    downloaded adapter files (regular files only)."""
+    downloaded adapter files (regular files only).
+
+    Before downloading, the files' sizes are asked of the Hub (``sizes``; default ``hub_file_sizes`` when the real
+    downloader is used) and an adapter over ``max_total_bytes`` is refused without being fetched.
+    """
     repo_id, revision = check_hub_reference(repo_id, revision)
     if download is None:
         from huggingface_hub import snapshot_download
 
         download = snapshot_download
+        sizes = hub_file_sizes if sizes is None else sizes
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    if sizes is not None:
+        try:
+            total = sum(sizes(repo_id, revision, list(ADAPTER_FILES), token).values())
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+            raise SubmissionError(f"could not list {repo_id}@{revision[:12]} on the Hub: {exc}") from None
+        if total > max_total_bytes:
+            limit = f"{max_total_bytes:,}"
+            raise AdapterRefused(f"the adapter files total {total:,} bytes on the Hub; the limit is {limit}")
     try:
         folder = Path(
             download(
@@ -196,6 +227,7 @@ def submit_adapter(
     submitter: str,
     config: SubmitConfig,
     download: Downloader | None = None,
+    sizes: SizeLister | None = None,
 ) -> SubmissionReceipt:
     """Validate an adapter submission and queue it.
 
@@ -219,8 +251,9 @@ def submit_adapter(
         if form.hub_repo.strip():
             hub_repo, hub_revision = check_hub_reference(form.hub_repo, form.hub_revision)
             sources: Sequence[str | Path] = fetch_hub_adapter(
-                hub_repo, hub_revision, staging / "download", download=download, token=config.hf_token
-            )
+                hub_repo, hub_revision, staging / "download", download=download, sizes=sizes, token=config.hf_token,
+                max_total_bytes=config.max_total_bytes,
+            )  # fmt: skip
         else:
             sources = list(form.upload)
         adapter = validate_adapter_upload(
@@ -278,5 +311,6 @@ __all__ = [
     "check_form",
     "check_hub_reference",
     "fetch_hub_adapter",
+    "hub_file_sizes",
     "submit_adapter",
 ]

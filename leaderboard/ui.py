@@ -410,11 +410,12 @@ def submissions_table(store: Any, submitter: str | None) -> pd.DataFrame:
 
 
 def run_submission(
-    store: Any, config: SubmitConfig, form: SubmissionForm, submitter: str, *, download: Any = None
+    store: Any, config: SubmitConfig, form: SubmissionForm, submitter: str, *, download: Any = None, sizes: Any = None
 ) -> tuple[bool, str]:
-    """Validate and queue; (accepted, markdown message). Every refusal comes back as a message saying why."""
+    """Validate and queue; (accepted, markdown message). Every refusal comes back as a message saying why.
+    ``download`` / ``sizes`` replace the Hub calls (tests)."""
     try:
-        receipt = submit_adapter(store, form, submitter=submitter, config=config, download=download)
+        receipt = submit_adapter(store, form, submitter=submitter, config=config, download=download, sizes=sizes)
     except AdapterRefused as exc:
         return False, f"**Refused** (adapter files): {exc}"
     except SubmissionError as exc:

@@ -298,3 +298,16 @@ def test_with_the_real_store(tmp_path: Path, config: SubmitConfig) -> None:
     assert ui.submissions_table(store, "ann").loc[0, "status"] == "pending"
     ok, message = ui.run_submission(store, config, SubmissionForm(name="again", upload=(str(folder),)), "ann")
     assert not ok and "Refused" in message
+
+
+def test_hub_submission_too_large_is_refused_before_downloading(tmp_path: Path, config: SubmitConfig) -> None:
+    downloads = []
+
+    def fake_sizes(repo_id, revision, paths, token):  # noqa: ANN001
+        assert "adapter_model.safetensors" in paths
+        return {"adapter_model.safetensors": 400_000_000, "adapter_config.json": 500}
+
+    form = SubmissionForm(name="big", hub_repo="ann/big", hub_revision="d" * 40)
+    ok, message = ui.run_submission(FakeStore(), config, form, "ann", download=lambda **kw: downloads.append(kw),
+                                    sizes=fake_sizes)  # fmt: skip
+    assert not ok and "400,000,500 bytes on the Hub; the limit is 300,000,000" in message and downloads == []
