@@ -189,27 +189,44 @@ def convert_normal_frame(
     return (n * signs).astype(np.float32)  # [H, W, 3]
 
 
-def decode_normals(rgb: np.ndarray, frame: str | NormalFrame = NormalFrame.MARIGOLD) -> np.ndarray:
-    """Decode normals: ``n = (2 * rgb - 1) / |2 * rgb - 1|``, float32 [H, W, 3] unit vectors in frame ``frame``.
+def decode_normals(
+    rgb: np.ndarray,
+    frame: str | NormalFrame = NormalFrame.MARIGOLD,
+    *,
+    output_frame: str | NormalFrame | None = None,
+) -> np.ndarray:
+    """Decode normals: ``n = (2 * rgb - 1) / |2 * rgb - 1|``, then ``convert_normal_frame(n, frame, output_frame)``.
 
-    The model's output is taken to be in Marigold's frame (x right, y up, z towards the viewer; the model was
-    trained on StableNormal pseudo-labels); the model config names its frame and callers pass it on here.
-    Vectors shorter than 1e-6 (rgb = 0.5 grey) are undefined and decode to the zero vector, never NaN.
+    ``frame`` is the frame the model's output is in. The model config names it (``normal_frame``; Marigold's
+    frame, x right, y up, z towards the viewer, is the default and the presumed one, since the model was trained
+    on StableNormal pseudo-labels) and callers pass it on here. ``output_frame`` (default: ``frame``, no change)
+    is the frame to return the vectors in. Returns float32 [H, W, 3] unit vectors; vectors shorter than 1e-6
+    (rgb = 0.5 grey) are undefined and decode to the zero vector, never NaN.
     """
     rgb = check_rgb(rgb)  # [H, W, 3]
     frame = NormalFrame.parse(frame)
+    output_frame = frame if output_frame is None else NormalFrame.parse(output_frame, "output_frame")
     n = 2.0 * rgb - 1.0  # [H, W, 3] in [-1, 1]
     length = np.linalg.norm(n, axis=2, keepdims=True)  # [H, W, 1]
     n = np.where(length > _NORM_EPS, n / np.maximum(length, _NORM_EPS), 0.0)  # [H, W, 3] unit or zero
-    return (n * _FRAME_SIGNS[frame]).astype(np.float32)  # [H, W, 3]
+    return (n * _FRAME_SIGNS[frame] * _FRAME_SIGNS[output_frame]).astype(np.float32)  # [H, W, 3]
 
 
-def encode_normals(n: np.ndarray, frame: str | NormalFrame = NormalFrame.MARIGOLD) -> np.ndarray:
-    """Encode normals given in frame ``frame`` as the model's target: ``rgb = (n_marigold + 1) / 2``, clipped.
+def encode_normals(
+    n: np.ndarray,
+    frame: str | NormalFrame = NormalFrame.MARIGOLD,
+    *,
+    input_frame: str | NormalFrame | None = None,
+) -> np.ndarray:
+    """Encode normals as the model's target: ``rgb = (convert_normal_frame(n, input_frame, frame) + 1) / 2``,
+    clipped to [0, 1].
 
-    Returns float32 [H, W, 3] in [0, 1]; the vectors are not renormalised.
+    ``frame`` is the model's output frame (as in ``decode_normals``); ``input_frame`` (default: ``frame``) is the
+    frame ``n`` is given in. Returns float32 [H, W, 3]; the vectors are not renormalised. ``decode_normals``
+    with the same frames inverts it for unit vectors.
     """
-    n = convert_normal_frame(n, frame, NormalFrame.MARIGOLD)  # [H, W, 3]
+    source = frame if input_frame is None else input_frame
+    n = convert_normal_frame(n, source, frame)  # [H, W, 3] in the model's frame
     return np.clip((n + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)  # [H, W, 3]
 
 
@@ -458,16 +475,16 @@ def decode_instances(
 
     1. Cluster count from colour-histogram peaks: a ``hist_bins``³ (default 32) histogram of all pixels summed
        over 3×3×3 bin neighbourhoods; a bin is a peak when no neighbour's sum is larger and its own is at least
-       ``peak_min_fraction`` × H·W pixels (default 2e-4). Peaks
-       within ``merge_color_distance`` (default 0.1, Euclidean RGB) of a more populated one are the same colour.
-       At most ``max_instances`` (default 100, COCO's limit) colour peaks besides black are kept.
+       ``peak_min_fraction`` × H·W pixels (default 2e-4). Peaks within ``merge_color_distance`` (default 0.1,
+       Euclidean RGB) of a more populated one are the same colour. At most ``max_instances`` (default 100, COCO's
+       limit) colour peaks besides near-black ones are kept, and at most that many instances are returned.
     2. k-means (Lloyd, ``kmeans_iterations`` rounds, default 5, on at most ``kmeans_max_samples`` pixels) from the
        peak colours, then every pixel goes to its nearest centre, so an antialiased edge splits half-way between
        the two colours it blends. Clusters whose centre has max(R, G, B) < ``background_max`` (default 0.12) are
        background.
     3. Per colour cluster: a 3×3 opening removes specks and bands up to 2 pixels thick (blended edge colours),
-       then 8-connected pieces smaller than ``fragment_min_ratio`` (0.1) × the largest piece, or
-       smaller than the minimum area, are dropped. The cluster is not an instance when its area is under
+       then 8-connected pieces smaller than ``fragment_min_ratio`` (0.1) × the largest piece, or smaller than the
+       minimum area, are dropped. The cluster is not an instance when its area is under
        ``min_area_fraction`` (5e-4) × H·W (tiny), its largest piece holds under ``min_largest_fraction`` (0.25) of
        its area (fragmented), or under ``min_core_fraction`` (0.2) of its pixels survive a 3×3 erosion (a thin
        ring of blended edge colour). Rejected clusters give their pixels back to the nearest remaining colour
@@ -538,7 +555,8 @@ def decode_instances(
             cluster.mask, largest_areas[cluster.index] = _remove_fragments(cluster, min_area, fragment_min_ratio)
             cluster.area = int(cluster.mask.sum())
             valid[cluster.index] = (
-                cluster.area >= min_area
+                cluster.area > 0
+                and cluster.area >= min_area
                 and largest_areas[cluster.index] >= min_largest_fraction * cluster.area
                 and _core_fraction(cluster.mask) >= min_core_fraction
             )
@@ -588,6 +606,7 @@ def decode_instances(
                 break
         else:
             merged.append([mask, colour, score])
+    merged = merged[:max_instances]
     if not merged:
         return Instances.empty(height, width)
     return Instances(

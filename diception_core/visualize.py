@@ -135,9 +135,10 @@ def colorize_depth(disparity: np.ndarray, cmap: str = "Spectral") -> np.ndarray:
 
 
 def normals_to_image(n: np.ndarray, frame: str | NormalFrame = NormalFrame.MARIGOLD) -> np.ndarray:
-    """Show normals [H, W, 3] given in frame ``frame`` the usual way: ``rgb = (n_marigold + 1) / 2`` as uint8, so
-    x right is red, y up is green and z towards the viewer is blue. Returns uint8 [H, W, 3]."""
-    rgb = encode_normals(n, frame)  # [H, W, 3] in [0, 1]
+    """Show normals [H, W, 3] given in frame ``frame`` the usual way, in Marigold's frame whatever ``frame`` is:
+    ``rgb = (n_marigold + 1) / 2`` as uint8, so right is red, up is green and towards the viewer is blue.
+    Returns uint8 [H, W, 3]."""
+    rgb = encode_normals(n, NormalFrame.MARIGOLD, input_frame=frame)  # [H, W, 3] in [0, 1]
     return np.round(rgb * 255.0).astype(np.uint8)  # [H, W, 3]
 
 

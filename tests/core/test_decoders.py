@@ -93,9 +93,11 @@ def test_normals_encode_decode_round_trip() -> None:
     np.testing.assert_allclose(decoded, n, atol=1e-5)
 
 
-def test_normals_round_trip_in_dsine_frame() -> None:
-    n = _random_unit_normals((8, 8), seed=1)
-    np.testing.assert_allclose(decode_normals(encode_normals(n, "dsine"), "dsine"), n, atol=1e-5)
+def test_normals_round_trip_across_frames() -> None:
+    n = _random_unit_normals((8, 8), seed=1)  # ground truth in DSINE's frame, model in Marigold's
+    rgb = encode_normals(n, "marigold", input_frame="dsine")
+    np.testing.assert_allclose(decode_normals(rgb, "marigold", output_frame="dsine"), n, atol=1e-5)
+    np.testing.assert_allclose(decode_normals(rgb, "marigold")[..., 0], -n[..., 0], atol=1e-5)
 
 
 def test_convert_normal_frame_flips_x_and_is_an_involution() -> None:
@@ -106,10 +108,12 @@ def test_convert_normal_frame_flips_x_and_is_an_involution() -> None:
     np.testing.assert_allclose(convert_normal_frame(dsine, "dsine", "marigold"), n)
 
 
-def test_decode_normals_pointing_right_in_each_frame() -> None:
-    rgb = np.array([[[1.0, 0.5, 0.5]]], dtype=np.float32)  # +x in the model's (Marigold) frame
+def test_decode_normals_frame_names_the_output_and_output_frame_converts() -> None:
+    rgb = np.array([[[1.0, 0.5, 0.5]]], dtype=np.float32)  # +x in whatever frame the model outputs
     np.testing.assert_allclose(decode_normals(rgb)[0, 0], [1.0, 0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(decode_normals(rgb, frame="dsine")[0, 0], [-1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(decode_normals(rgb, frame="dsine")[0, 0], [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(decode_normals(rgb, "dsine", output_frame="marigold")[0, 0], [-1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(decode_normals(rgb, "marigold", output_frame="dsine")[0, 0], [-1, 0, 0], atol=1e-6)
 
 
 def test_decode_normals_zero_length_gives_zero_not_nan() -> None:
