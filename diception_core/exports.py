@@ -1,5 +1,6 @@
-"""File exports of decoded outputs: 16-bit depth PNGs, .npy arrays, PLY point clouds, COCO RLE / keypoint JSON and
-mask PNGs. Pure numpy / PIL / pycocotools; paths are written as given (the caller creates folders).
+"""File exports of decoded outputs: 16-bit depth PNGs, .npy arrays, point clouds and depth meshes (PLY, glTF),
+COCO RLE / keypoint JSON and mask PNGs. Pure numpy / PIL / pycocotools; paths are written as given (the caller
+creates folders).
 """
 
 from __future__ import annotations
