@@ -140,21 +140,110 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# run (to be implemented with the predictors and the runner)
+# run (evaluation.runner does the work)
 # --------------------------------------------------------------------------------------------------------------------
 
 
 def _add_run(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "run", help="score a model on benchmarks (not implemented yet)",
-        description="Score a model on benchmarks. Not implemented yet: the predictors and the runner come next.",
+        "run", help="score a model on benchmarks",
+        description="Score a model on benchmarks and write a versioned result JSON. Under `accelerate launch` the "
+        "same command shards the images across processes; rank 0 merges and writes the result.",
     )
+    p.add_argument("--model", required=True, choices=("diception", "sam", "depth-anything", "files"),
+                   help="predictor kind")
+    p.add_argument("--model-id", help="'tiny', a model folder or a Hub id (default: the kind's reference model)")
+    p.add_argument("--predictions", help="folder of prediction files (--model files)")
+    p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
+                   help="what depth prediction files hold (--model files)")
+    p.add_argument("--name", help="model name recorded for prediction files (--model files)")
+    p.add_argument("--benchmarks", required=True,
+                   help="comma-separated benchmark names (e.g. synthetic, nyuv2, depth/nyuv2, sa23, or a prepared "
+                   "folder for a user split)")
+    p.add_argument("--data-root", help="folder of prepared benchmark folders, one per benchmark")
+    p.add_argument("--tier", choices=("quick", "standard", "full"), default="quick")
+    p.add_argument("--protocol", action="append", default=[],
+                   help="protocol to use where a benchmark offers it (repeatable; default: each benchmark's own)")
+    p.add_argument("--adapter", help="adapter folder (--model diception)")
+    p.add_argument("--adapter-scale", type=float, default=1.0)
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the model's)")
+    p.add_argument("--seed", type=int, help="noise seed (default: the model's)")
+    p.add_argument("--device", help="torch device (default: the local accelerator, else CPU)")
+    p.add_argument("--out", default="results.json", help="result JSON path (default results.json)")
+    p.add_argument("--cache-dir", help="per-sample cache folder (default $DICEPTION_EVAL_CACHE or "
+                   "~/.cache/diception/evaluation)")
+    p.add_argument("--record", action="store_true", help="write the scores to the leaderboard database")
+    p.add_argument("--database-url", help="leaderboard database URL (default: the leaderboard's settings)")
+    p.add_argument("--synthetic-samples", type=int, help="scenes of the synthetic benchmark (default: the spec's)")
+    p.add_argument("--synthetic-size", type=int, default=96, help="side of the synthetic scenes in pixels")
+    p.add_argument("--rank", type=int, help=argparse.SUPPRESS)  # explicit sharding (tests); else accelerate's
+    p.add_argument("--world-size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_run)
 
 
+def _distributed_state(args: argparse.Namespace) -> tuple[int, int, Any]:
+    """(rank, world size, barrier): explicit options, else accelerate's PartialState when launched by it."""
+    if args.rank is not None or args.world_size is not None:
+        return args.rank or 0, args.world_size or 1, lambda: None
+    if "WORLD_SIZE" in os.environ or "ACCELERATE_MIXED_PRECISION" in os.environ:
+        from accelerate import PartialState
+
+        state = PartialState()
+        return state.process_index, state.num_processes, state.wait_for_everyone
+    return 0, 1, lambda: None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    logger.error("run: not implemented yet (the runner and predictors are still to be written)")
-    return 2
+    from evaluation.predictors import build_predictor
+    from evaluation.results import write_result
+    from evaluation.runner import SyntheticOptions, run_evaluation
+
+    rank, world_size, barrier = _distributed_state(args)
+    device = args.device
+    if device is None and world_size > 1:
+        import torch
+
+        device = f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    opts: dict[str, Any] = {}
+    if args.model == "diception":
+        opts = {"steps": args.steps, "guidance": args.guidance, "seed": args.seed, "adapter": args.adapter,
+                "adapter_scale": args.adapter_scale}
+    elif args.model == "files":
+        opts = {"predictions": args.predictions, "depth_kind": args.depth_kind}
+        if args.name:
+            opts["name"] = args.name
+    elif args.adapter or args.steps is not None or args.guidance is not None:
+        raise ValueError("--adapter, --steps and --guidance apply to --model diception only")
+    predictor = build_predictor(args.model, args.model_id, device=device, **opts)
+    result = run_evaluation(
+        predictor, [b for b in args.benchmarks.split(",") if b.strip()], tier=args.tier, protocols=args.protocol,
+        data_root=args.data_root, cache_dir=args.cache_dir, rank=rank, world_size=world_size, barrier=barrier,
+        synthetic=SyntheticOptions(samples=args.synthetic_samples, size=args.synthetic_size),
+        progress=not args.no_progress,
+    )
+    if result is None:  # not rank 0: rank 0 writes the result
+        return 0
+    write_result(args.out, result)
+    for score in result["scores"]:
+        ci = "" if score["ci_low"] is None else f" [{score['ci_low']:.4g}, {score['ci_high']:.4g}]"
+        logger.info("%s/%s %s (%s): %.4g%s n=%d", score["task"], score["benchmark"], score["metric"],
+                    score["protocol"], score["value"], ci, score["n"])
+    if result["failures"]:
+        logger.warning("%d samples failed (listed in %s)", len(result["failures"]), args.out)
+    logger.info("result written to %s", args.out)
+    if args.record:
+        from leaderboard.store import Store
+
+        store = Store(args.database_url)
+        try:
+            run_id = store.record_evaluation(result, provenance="self-submitted" if args.model == "files" else
+                                             "measured")
+        finally:
+            store.close()
+        logger.info("recorded as evaluation run %d", run_id)
+    return 0
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -174,9 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, unknown = build_parser().parse_known_args(argv)
-    if unknown and args.command != "run":  # `run`'s options are not defined yet; every other command is strict
-        build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
         return int(args.handler(args))
