@@ -1,0 +1,110 @@
+"""DICEPTION in the browser: a tab per task, click-to-segment, settings, raw downloads, Compare, leaderboard.
+
+``python app.py`` serves the model named by ``DICEPTION_MODEL`` (default ``./diception-model``, written by
+``python -m diception_core convert --out ./diception-model``); ``python app.py --model tiny`` serves tiny random
+weights to try the interface. The page is up within seconds whatever happens to the model: it loads in the
+background (at start-up on a ZeroGPU Space), and the task tabs say what is missing when it cannot load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from diception_app import tabs
+from diception_app.callbacks import AdapterCatalog
+from diception_app.serving import ModelServer, configure
+from diception_app.settings import AppSettings, load_settings
+from diception_core.tasks import Task
+
+logger = logging.getLogger("diception_app")
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+CSS_PATHS = [ASSETS / "app.css", ASSETS / "leaderboard.css"]
+TASK_TAB_ORDER = (Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION, Task.ENTITY_SEGMENTATION, Task.POSE,
+                  Task.SEMANTIC_SEGMENTATION)  # fmt: skip
+# Uploads and results are not kept: Gradio's cache is swept every hour of files older than an hour.
+DELETE_CACHE = (3600, 3600)
+
+
+def default_store_factory() -> Any:
+    from leaderboard.store import Store
+
+    return Store()
+
+
+def build_demo(
+    settings: AppSettings | None = None,
+    *,
+    server: ModelServer | None = None,
+    store_factory: Callable[[], Any] | None = default_store_factory,
+) -> gr.Blocks:
+    """The whole app as a ``gr.Blocks`` (nothing is loaded here: the model loads on ``server.start()``)."""
+    settings = settings or load_settings()
+    server = server or configure(settings)
+    adapters = AdapterCatalog(settings.adapters_dir, store_factory)
+    ctx = tabs.AppContext(server=server, settings=settings, adapters=adapters)
+    with gr.Blocks(title="DICEPTION", delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown("# DICEPTION: one diffusion model for depth, normals, segmentation and pose\n"
+                    "[paper](https://arxiv.org/abs/2502.17157) · [code](https://github.com/aim-uofa/Diception) · "
+                    "upload an image, pick a tab, run. Uploads are not kept.")
+        tabs.build_banner(server, demo)
+        tabs.build_settings_panel(ctx, demo)
+        with gr.Tabs():
+            for task in TASK_TAB_ORDER:
+                tabs.build_task_tab(ctx, task)
+            tabs.build_all_tasks_tab(ctx)
+            tabs.build_compare_tab(ctx)
+            tabs.build_adapter_tab(ctx, demo)
+            if store_factory is not None:
+                tabs.build_leaderboard_tabs(demo, store_factory)
+            tabs.build_about_tab()
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=8)
+    demo.diception_context = ctx  # for tests and benchmarks
+    return demo
+
+
+def _examples_cache_dir(model: str) -> str:
+    """Cached example outputs depend on the model: one cache folder per model spec."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_.") or "model"
+    return str(Path(".gradio") / "cached_examples" / slug)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="tiny | a converted model folder | a Hub id of one "
+                        "(default: $DICEPTION_MODEL or ./diception-model)")
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if args.model:
+        settings = settings.replace(model=args.model)
+    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", _examples_cache_dir(settings.model))
+    server = configure(settings)
+    if settings.zero_gpu:
+        # ZeroGPU expects the model on CUDA (its emulation) in the main process before serving.
+        server.start(background=False)
+    demo = build_demo(settings, server=server)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css_paths=CSS_PATHS,
+                footer_links=["api", "settings"], prevent_thread_lock=True)
+    # Elsewhere the page comes up first and the model follows (the first run waits for it).
+    server.start(background=True)
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    main()

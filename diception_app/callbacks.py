@@ -1,0 +1,540 @@
+"""Validation and run functions behind the tabs: plain functions of plain values, testable without a browser.
+
+Every bad input raises ``gr.Error`` with a message a user can act on, before any model work: the tabs call the
+``check_*`` functions in a fast unqueued step, and the run functions call them again (API clients skip that step).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from diception_core.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
+
+from . import state
+from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs
+from .settings import AppSettings
+
+logger = logging.getLogger(__name__)
+
+STEPS_RANGE = (1, 50)
+GUIDANCE_RANGE = (1.0, 5.0)
+MAX_SEED = 2**31 - 1
+DEFAULT_MAX_PIXELS = 40_000_000  # the model config's limit, used before the model has loaded
+NO_ADAPTER = ""
+OUTPUTS_DIRNAME = "diception-app"
+COMPARE_SAM = "Point segmentation: DICEPTION vs SAM"
+COMPARE_DEPTH = "Depth: DICEPTION vs Depth Anything"
+COMPARE_MODES = (COMPARE_SAM, COMPARE_DEPTH)
+POSE_NOTE = "Pose: joints are decoded blindly from the red blobs; their identities (which joint is which) are not."
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    steps: int
+    guidance: float
+    seed: int
+    adapter: Path | None = None
+    adapter_label: str | None = None
+    adapter_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    job: Job
+    run: RunSettings
+
+
+@dataclass
+class TaskResult:
+    before: np.ndarray  # [H, W, 3] uint8, the input
+    after: np.ndarray  # [H, W, 3] uint8, the visualisation
+    files: list[Path]
+    zip_path: Path
+    point_cloud: Path | None
+    settings: dict[str, Any]
+    notes: str
+
+
+@dataclass
+class AllTasksResult:
+    gallery: list[tuple[np.ndarray, str]]
+    files: list[Path]
+    zip_path: Path
+    settings: dict[str, Any]
+    notes: str
+
+
+@dataclass
+class CompareResult:
+    ours: np.ndarray
+    theirs: np.ndarray
+    labels: tuple[str, str]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def max_pixels(server: ModelServer | None) -> int:
+    config = None if server is None else server.config
+    return int(getattr(config, "max_input_pixels", DEFAULT_MAX_PIXELS))
+
+
+def check_model(server: ModelServer) -> None:
+    """Refuse at once when the model failed to load (loading still in progress is fine: the run waits)."""
+    status = server.status()
+    if status.state == "failed":
+        raise gr.Error(status.banner.replace("**", ""), title="Model not available")
+
+
+def check_image(image: Any, limit: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The uploaded image (a file path from ``gr.Image(type="filepath")``, or an array) as uint8 RGB."""
+    from diception_core.image_io import ImageInputError, load_rgb  # torch: imported on first use, not at start-up
+
+    if image is None or (isinstance(image, str) and not image.strip()):
+        raise gr.Error("No image: upload one (PNG, JPEG or WebP) or pick an example below.", title="No image")
+    try:
+        return load_rgb(image, max_pixels=limit)
+    except ImageInputError as err:
+        raise gr.Error(str(err), title="Unusable image") from None
+
+
+def check_points(points_json: str | None, width: int, height: int, *, required: bool) -> list[list[int]] | None:
+    """Parse and check a point prompt (IDS.md JSON pixels) against the image; ``required``: at least one point."""
+    from diception_core.points import normalize_points
+
+    try:
+        points = state.points_from_json(points_json)
+        normalize_points(points, width, height)
+    except ValueError as err:
+        raise gr.Error(f"{err}. Points are a JSON list of [x, y] pixels, e.g. [[412, 230], [455, 260]].",
+                       title="Bad points") from None
+    if required and not points:
+        raise gr.Error("No points: click on the object you want segmented (up to 5 points, positive only).",
+                       title="No points")
+    return points or None
+
+
+def check_category(category: str | None) -> str:
+    if category is None or not str(category).strip():
+        raise gr.Error(f"No category: pick one of COCO's {len(coco_categories())} categories "
+                       "(e.g. person, dog, car).", title="No category")
+    return str(category).strip()
+
+
+def check_run_settings(steps: Any, guidance: Any, seed: Any, randomize_seed: bool) -> RunSettings:
+    try:
+        steps_value = int(steps)
+        guidance_value = float(guidance)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Steps must be a whole number and guidance a number (got {steps!r}, {guidance!r}).") from None
+    if steps_value != float(steps) or not STEPS_RANGE[0] <= steps_value <= STEPS_RANGE[1]:
+        raise gr.Error(f"Steps must be a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]} (got {steps}).")
+    if not np.isfinite(guidance_value) or not GUIDANCE_RANGE[0] <= guidance_value <= GUIDANCE_RANGE[1]:
+        raise gr.Error(f"Guidance must lie from {GUIDANCE_RANGE[0]:g} to {GUIDANCE_RANGE[1]:g} (got {guidance}).")
+    if randomize_seed:
+        seed_value = secrets.randbelow(MAX_SEED + 1)
+    else:
+        try:
+            seed_value = int(seed)
+        except (TypeError, ValueError):
+            raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed!r}).") from None
+        if seed_value != float(seed) or not 0 <= seed_value <= MAX_SEED:
+            raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed}).")
+    return RunSettings(steps=steps_value, guidance=guidance_value, seed=seed_value)
+
+
+def check_task_request(
+    server: ModelServer,
+    image: Any,
+    task: str,
+    points_json: str | None,
+    category: str | None,
+    steps: Any,
+    guidance: Any,
+    seed: Any,
+    randomize_seed: bool,
+    adapter: str | None = NO_ADAPTER,
+    adapter_scale: float = 1.0,
+    adapters: AdapterCatalog | None = None,
+) -> TaskRequest:
+    """Everything one task run needs, checked; raises ``gr.Error`` naming what to fix."""
+    check_model(server)
+    try:
+        spec = TASK_SPECS[Task.parse(task)]
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    rgb = check_image(image, max_pixels(server))
+    height, width = rgb.shape[:2]
+    points = check_points(points_json, width, height, required=spec.needs_points) if spec.needs_points else None
+    category_value = check_category(category) if spec.needs_category else None
+    run = check_run_settings(steps, guidance, seed, randomize_seed)
+    run = _with_adapter(run, adapter, adapter_scale, adapters)
+    return TaskRequest(Job(spec.task.value, rgb, points, category_value), run)
+
+
+def _with_adapter(run: RunSettings, adapter: str | None, scale: Any, adapters: AdapterCatalog | None) -> RunSettings:
+    if not adapter:
+        return run
+    if adapters is None:
+        raise gr.Error("Adapters are not available in this app.")
+    folder, label = adapters.resolve(adapter)
+    try:
+        scale_value = float(scale)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Adapter scale must be a number (got {scale!r}).") from None
+    if not np.isfinite(scale_value) or not 0.0 <= scale_value <= 2.0:
+        raise gr.Error(f"Adapter scale must lie from 0 to 2 (got {scale}).")
+    return RunSettings(run.steps, run.guidance, run.seed, folder, label, scale_value)
+
+
+# ---------------------------------------------------------------------------------------------- adapters
+
+
+class AdapterCatalog:
+    """The adapter picker's choices: local adapter folders and scored leaderboard submissions.
+
+    Values are ``local:<folder name>`` or ``submission:<id>``; only listed values resolve, so an API caller
+    cannot point the app at an arbitrary path.
+    """
+
+    def __init__(self, adapters_dir: Path, store_factory: Callable[[], Any] | None = None) -> None:
+        self.adapters_dir = Path(adapters_dir)
+        self._store_factory = store_factory
+        self._store: Any = None
+
+    def _get_store(self) -> Any:
+        if self._store is None and self._store_factory is not None:
+            self._store = self._store_factory()
+        return self._store
+
+    def local(self) -> list[tuple[str, str]]:
+        from diception_core.lora import AdapterError, read_adapter_task
+
+        if not self.adapters_dir.is_dir():
+            return []
+        choices = []
+        for folder in sorted(p for p in self.adapters_dir.iterdir() if p.is_dir()):
+            try:
+                info = read_adapter_task(folder)
+            except AdapterError:
+                continue
+            choices.append((f"{folder.name} ({info.display_name}, local)", f"local:{folder.name}"))
+        return choices
+
+    def submissions(self) -> list[tuple[str, str]]:
+        try:
+            store = self._get_store()
+            if store is None:
+                return []
+            frame = store.submissions_frame()
+        except Exception as err:  # noqa: BLE001 - a broken store must not break the task tabs
+            logger.warning("adapter picker: leaderboard store unavailable (%s)", err)
+            return []
+        finished = frame[frame["status"] == "finished"] if "status" in frame else frame.iloc[0:0]
+        return [(f"{row['name']} ({row['task']}, leaderboard #{int(row['submission_id'])})",
+                 f"submission:{int(row['submission_id'])}") for _, row in finished.iterrows()]
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [("none (base model)", NO_ADAPTER), *self.local(), *self.submissions()]
+
+    def resolve(self, value: str) -> tuple[Path, str]:
+        """(folder, label) of a listed adapter; anything else raises ``gr.Error`` listing the choices."""
+        kind, _, key = str(value).partition(":")
+        if kind == "local" and key and "/" not in key and "\\" not in key and key not in (".", ".."):
+            folder = self.adapters_dir / key
+            if (folder / "diception_task.json").is_file():
+                return folder, f"{key} (local)"
+        if kind == "submission" and key.isdigit():
+            store = self._get_store()
+            try:
+                sub = store.get_submission(int(key)) if store is not None else None
+            except KeyError:
+                sub = None
+            if sub and sub.get("status") == "finished" and sub.get("storage_path"):
+                folder = Path(sub["storage_path"])
+                if folder.is_dir():
+                    return folder, f"{sub['name']} (leaderboard #{key})"
+        known = ", ".join(v for _, v in self.choices() if v) or "none"
+        raise gr.Error(f"Unknown adapter {value!r}; available: {known}. Refresh the adapter list.")
+
+
+# ---------------------------------------------------------------------------------------------- points (clicks)
+
+
+def render_clicks(image: Any, points_json: str | None, limit: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+    """The image with the point prompt drawn at the exact pixels (``None`` without a usable image)."""
+    from diception_core.image_io import load_rgb
+    from diception_core.visualize import draw_points
+
+    if image is None:
+        return None
+    try:
+        rgb = load_rgb(image, max_pixels=limit)
+        points = state.points_from_json(points_json)
+    except ValueError:
+        return None
+    height, width = rgb.shape[:2]
+    return draw_points(rgb, state.points_inside(points, width, height))
+
+
+def click(image: Any, points_json: str | None, index: Any, limit: int = DEFAULT_MAX_PIXELS) -> tuple[str, str]:
+    """A click on the image: (new points JSON, counter text). A 6th click is refused with a visible warning."""
+    rgb = check_image(image, limit)
+    height, width = rgb.shape[:2]
+    try:
+        points = state.points_inside(state.points_from_json(points_json), width, height)
+    except ValueError:
+        points = []
+    update = state.add_point(points, state.click_to_pixel(index, width, height))
+    if update.warning:
+        gr.Warning(update.warning)
+    return state.points_to_json(update.points), state.counter_text(update.points, update.warning)
+
+
+def undo(points_json: str | None) -> tuple[str, str]:
+    points = state.undo_point(_lenient_points(points_json))
+    return state.points_to_json(points), state.counter_text(points)
+
+
+def clear() -> tuple[str, str]:
+    points = state.clear_points()
+    return state.points_to_json(points), state.counter_text(points)
+
+
+def new_upload() -> tuple[str, str]:
+    points = state.points_for_new_image()
+    return state.points_to_json(points), state.counter_text(points)
+
+
+def counter(points_json: str | None) -> str:
+    try:
+        return state.counter_text(state.points_from_json(points_json))
+    except ValueError as err:
+        return f"⚠️ {err}"
+
+
+def _lenient_points(points_json: str | None) -> list[list[int]]:
+    try:
+        return state.points_from_json(points_json)
+    except ValueError:
+        return []
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def outputs_root() -> Path:
+    root = Path(tempfile.gettempdir()) / OUTPUTS_DIRNAME
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def new_run_dir(max_age_s: float = 3600.0) -> Path:
+    """A fresh folder for one run's downloads; folders older than ``max_age_s`` are deleted (uploads and results
+    are not kept)."""
+    root = outputs_root()
+    cutoff = time.time() - max_age_s
+    for old in root.iterdir():
+        try:
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="run-", dir=root))
+
+
+def describe_settings(server: ModelServer, output_settings: dict[str, Any], run: RunSettings) -> dict[str, Any]:
+    """The settings shown with every result."""
+    config = server.config
+    shown = {
+        "task": output_settings.get("task"),
+        "steps": output_settings.get("steps"),
+        "guidance": output_settings.get("guidance"),
+        "seed": output_settings.get("seed"),
+        "adapter": run.adapter_label,
+        "adapter_scale": run.adapter_scale if run.adapter_label else None,
+        "model": server.settings.model,
+        "model_revision": output_settings.get("model_revision"),
+        "resolution": output_settings.get("resolution"),
+        "device": output_settings.get("device"),
+        "dtype": output_settings.get("dtype"),
+    }
+    if getattr(config, "untrained", False):
+        shown["untrained"] = True
+    return shown
+
+
+def _notes(output: Any, server: ModelServer, task: str) -> str:
+    notes = [f"⚠️ {w}" for w in output.warnings]
+    if task == Task.POSE.value:
+        notes.append(POSE_NOTE)
+    if getattr(server.config, "untrained", False):
+        notes.append("⚠️ Untrained weights: outputs are noise.")
+    return "\n\n".join(notes)
+
+
+def run_task(
+    server: ModelServer, request: TaskRequest, *, settings: AppSettings | None = None,
+    runner: Callable[..., list[Any]] = run_jobs,
+) -> TaskResult:
+    """Run one task and write its downloads (per encoding, plus a zip of them all)."""
+    from diception_core.outputs import visualization, write_prediction_files, zip_files
+
+    run = request.run
+    try:
+        (output,) = runner([request.job], run.steps, run.guidance, run.seed, run.adapter, run.adapter_scale)
+    except ModelUnavailable as err:
+        raise gr.Error(str(err), title="Model not available") from None
+    except ValueError as err:  # the pipeline's own input checks (e.g. an adapter that does not fit)
+        raise gr.Error(str(err)) from None
+    prediction = output.predictions[0]
+    out_dir = new_run_dir(settings.outputs_max_age_s if settings else 3600.0)
+    stem = output.settings.get("task") or request.job.task
+    written = write_prediction_files(prediction, out_dir, stem=_safe_stem(stem))
+    shown = describe_settings(server, output.settings, run)
+    settings_path = out_dir / f"{_safe_stem(stem)}_settings.json"
+    settings_path.write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")
+    files = [*written.values(), settings_path]
+    zip_path = zip_files(files, out_dir / f"diception_{_safe_stem(stem)}.zip")
+    return TaskResult(
+        before=prediction.image, after=visualization(prediction), files=files, zip_path=zip_path,
+        point_cloud=written.get("point_cloud"), settings=shown, notes=_notes(output, server, request.job.task),
+    )
+
+
+def _safe_stem(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name)) or "prediction"
+
+
+def check_all_tasks_request(
+    server: ModelServer, image: Any, tasks: Sequence[str] | None, points_json: str | None, category: str | None,
+    steps: Any, guidance: Any, seed: Any, randomize_seed: bool, adapter: str | None = NO_ADAPTER,
+    adapter_scale: float = 1.0, adapters: AdapterCatalog | None = None,
+) -> tuple[list[Job], RunSettings]:
+    check_model(server)
+    if not tasks:
+        raise gr.Error("No tasks: tick at least one task to run.", title="No tasks")
+    rgb = check_image(image, max_pixels(server))
+    height, width = rgb.shape[:2]
+    jobs = []
+    for task in dict.fromkeys(tasks):
+        try:
+            spec = TASK_SPECS[Task.parse(task)]
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
+        points = check_points(points_json, width, height, required=True) if spec.needs_points else None
+        category_value = check_category(category) if spec.needs_category else None
+        jobs.append(Job(spec.task.value, rgb, points, category_value))
+    run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)
+    return jobs, run
+
+
+def run_all_tasks(
+    server: ModelServer, jobs: list[Job], run: RunSettings, *, settings: AppSettings | None = None,
+    runner: Callable[..., list[Any]] = run_jobs,
+) -> AllTasksResult:
+    """Several tasks on one image: a gallery of visualisations and one zip with every task's downloads."""
+    from diception_core.outputs import visualization, write_prediction_files, zip_files
+
+    try:
+        outputs = runner(jobs, run.steps, run.guidance, run.seed, run.adapter, run.adapter_scale)
+    except ModelUnavailable as err:
+        raise gr.Error(str(err), title="Model not available") from None
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    out_dir = new_run_dir(settings.outputs_max_age_s if settings else 3600.0)
+    gallery, files, notes = [], [], []
+    for job, output in zip(jobs, outputs, strict=True):
+        prediction = output.predictions[0]
+        gallery.append((visualization(prediction), TASK_SPECS[Task(job.task)].label))
+        files.extend(write_prediction_files(prediction, out_dir, stem=job.task).values())
+        notes.extend(n for n in _notes(output, server, job.task).split("\n\n") if n and n not in notes)
+    shown = describe_settings(server, outputs[0].settings, run)
+    shown["task"] = [job.task for job in jobs]
+    settings_path = out_dir / "all_tasks_settings.json"
+    settings_path.write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")
+    files.append(settings_path)
+    zip_path = zip_files(files, out_dir / "diception_all_tasks.zip")
+    return AllTasksResult(gallery, files, zip_path, shown, "\n\n".join(notes))
+
+
+def check_compare_request(
+    server: ModelServer, image: Any, mode: str, points_json: str | None, steps: Any, guidance: Any, seed: Any,
+    randomize_seed: bool,
+) -> tuple[Job, str, RunSettings]:
+    check_model(server)
+    if mode not in COMPARE_MODES:
+        raise gr.Error(f"Unknown comparison {mode!r}; pick one of: {', '.join(COMPARE_MODES)}.")
+    rgb = check_image(image, max_pixels(server))
+    height, width = rgb.shape[:2]
+    run = check_run_settings(steps, guidance, seed, randomize_seed)
+    if mode == COMPARE_SAM:
+        points = check_points(points_json, width, height, required=True)
+        return Job(Task.POINT_SEGMENTATION.value, rgb, points), "sam", run
+    return Job(Task.DEPTH.value, rgb), "depth_anything", run
+
+
+def run_comparison(
+    server: ModelServer, job: Job, kind: str, run: RunSettings, *, runner: Callable[..., Any] = run_compare,
+) -> CompareResult:
+    """DICEPTION and SAM (masks, same clicks) or Depth Anything (disparity) side by side."""
+    from diception_core import visualize
+    from diception_core.outputs import visualization
+
+    try:
+        ours, theirs, timings = runner(job, kind, run.steps, run.guidance, run.seed)
+    except ModelUnavailable as err:
+        raise gr.Error(str(err), title="Model not available") from None
+    prediction = ours.predictions[0]
+    if kind == "sam":
+        theirs_vis = visualize.draw_points(visualize.mask_overlay(job.image, np.asarray(theirs, dtype=bool)),
+                                           job.points or [])
+        other = "SAM"
+    else:
+        theirs_vis = visualize.colorize_depth(np.asarray(theirs, dtype=np.float32))
+        other = "Depth Anything"
+    details = {"diception": describe_settings(server, ours.settings, run),
+               "specialist": getattr(server.predictor(kind), "describe", dict)(),
+               **{k: round(v, 3) for k, v in timings.items()}}
+    return CompareResult(visualization(prediction), theirs_vis, ("DICEPTION", other), details)
+
+
+def check_adapter_request(
+    server: ModelServer, adapters: AdapterCatalog, image: Any, adapter: str | None, adapter_scale: Any,
+    points_json: str | None, steps: Any, guidance: Any, seed: Any, randomize_seed: bool,
+) -> TaskRequest:
+    """The Adapter task tab: the adapter's own task (a new task's prompt and decoder, or a fixed task)."""
+    from diception_core.lora import AdapterError, read_adapter_task
+
+    check_model(server)
+    if not adapter:
+        raise gr.Error("No adapter: pick one in the list (local adapter folders and scored leaderboard "
+                       f"submissions; put folders in `{adapters.adapters_dir}`).", title="No adapter")
+    rgb = check_image(image, max_pixels(server))
+    run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)
+    try:
+        info = read_adapter_task(run.adapter)
+    except AdapterError as err:
+        raise gr.Error(str(err)) from None
+    points = None
+    if info.task is not None and TASK_SPECS[info.task].needs_points:
+        points = check_points(points_json, rgb.shape[1], rgb.shape[0], required=True)
+    if info.task is not None and TASK_SPECS[info.task].needs_category:
+        raise gr.Error("This adapter needs a category: use it from the Instances by category tab.")
+    return TaskRequest(Job("adapter", rgb, points), run)
+
+
+MAX_POINTS_TEXT = f"The model takes up to {MAX_POINTS} positive points (no negative points)."

@@ -1,0 +1,288 @@
+"""Model serving: the one cached pipeline, loaded in the background (or at start-up on ZeroGPU), the Compare tab's
+specialists, adapters, and the GPU-bound functions wrapped with ``spaces.GPU``.
+
+Module globals hold only the configured ``ModelServer`` (configuration + the cached models); everything a user
+chooses travels as function arguments. Outside a ZeroGPU Space ``spaces.GPU`` returns the function unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import spaces
+
+from .settings import CONVERT_COMMAND, DEFAULT_MODEL, AppSettings
+
+logger = logging.getLogger(__name__)
+
+UNTRAINED_BANNER = (
+    "⚠️ **Untrained weights: outputs are noise.** This is the tiny random DICEPTION (and tiny random SAM / Depth "
+    "Anything) for trying the interface. For real predictions run `python app.py` with a converted model "
+    f"(`{CONVERT_COMMAND}`)."
+)
+
+
+class ModelUnavailable(RuntimeError):
+    """The model (or a Compare specialist) cannot be used; the message says what is missing and the fix."""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: str  # "idle" | "loading" | "ready" | "failed"
+    banner: str  # Markdown for the task tabs' banner ("" when nothing needs saying)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model run: a task id (or ``"adapter"`` for the active adapter's own task) on one image."""
+
+    task: str
+    image: np.ndarray  # [H, W, 3] uint8, already validated
+    points: list[list[int]] | None = None
+    category: str | None = None
+
+
+def looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or "\\" in spec or spec.count("/") > 1
+
+
+def missing_model_message(spec: str, reason: str) -> str:
+    """The banner for a model that cannot be loaded: what is missing and the exact commands that fix it."""
+    if spec == DEFAULT_MODEL or (looks_like_path(spec) and not Path(spec).expanduser().exists()):
+        fix = (
+            f"1. Accept Stable Diffusion 3 medium's licence on the Hub and log in: `hf auth login`\n"
+            f"2. Convert the release once: `{CONVERT_COMMAND}`\n"
+            f"3. Start the app on it: `DICEPTION_MODEL=./diception-model python app.py`"
+        )
+        if spec != DEFAULT_MODEL:
+            fix = fix.replace("./diception-model", spec)
+    else:
+        fix = (
+            "Fix what the message above says, then restart the app (`python app.py`). To convert the release "
+            f"yourself: `{CONVERT_COMMAND}` and `DICEPTION_MODEL=./diception-model python app.py`."
+        )
+    return (
+        f"⚠️ **The DICEPTION model is not available**, so the task tabs cannot run. {reason}\n\n{fix}\n\n"
+        "To try the interface with random weights: `python app.py --model tiny`. The leaderboard works without "
+        "a model."
+    )
+
+
+def default_loader(settings: AppSettings) -> Any:
+    from diception_core.loading import load_pipeline
+
+    device = "cuda" if settings.zero_gpu else settings.device
+    return load_pipeline(settings.model, device=device, dtype=settings.dtype)
+
+
+class ModelServer:
+    """Holds the cached pipeline and specialists; thread-safe lazy loading; one model run at a time per process."""
+
+    def __init__(self, settings: AppSettings, loader: Callable[[AppSettings], Any] | None = None) -> None:
+        self.settings = settings
+        self._loader = loader or default_loader
+        self._pipe: Any = None
+        self._state = "idle"
+        self._error = ""
+        self._loaded = threading.Event()
+        self._state_lock = threading.Lock()
+        self.run_lock = threading.Lock()  # the pipeline's adapter state and modules are shared
+        self._predictors: dict[str, Any] = {}
+        self._adapter_names: dict[str, str] = {}  # resolved adapter folder -> name on the pipeline
+        self.load_seconds: float | None = None
+
+    # ------------------------------------------------------------------ loading
+    def start(self, *, background: bool = True) -> None:
+        """Start loading once; ``background=False`` loads now (ZeroGPU wants the model on CUDA before serving)."""
+        with self._state_lock:
+            if self._state != "idle":
+                return
+            self._state = "loading"
+        if background:
+            threading.Thread(target=self._load, name="diception-model-loader", daemon=True).start()
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        from diception_core.loading import ModelLoadError
+
+        started = time.perf_counter()
+        spec = self.settings.model
+        try:
+            if looks_like_path(spec) and not Path(spec).expanduser().exists():
+                raise ModelLoadError(f"No model folder at `{spec}` (`DICEPTION_MODEL`).")
+            pipe = self._loader(self.settings)
+        except ModelLoadError as err:
+            self._fail(missing_model_message(spec, str(err)))
+        except (FileNotFoundError, ValueError, OSError, RuntimeError, ImportError) as err:
+            self._fail(missing_model_message(spec, f"Loading `{spec}` failed: {type(err).__name__}: {err}"))
+        else:
+            self._pipe = pipe
+            self.load_seconds = time.perf_counter() - started
+            with self._state_lock:
+                self._state = "ready"
+            logger.info("model %s ready in %.1f s", spec, self.load_seconds)
+        finally:
+            self._loaded.set()
+
+    def _fail(self, message: str) -> None:
+        logger.error("model unavailable: %s", message)
+        with self._state_lock:
+            self._state, self._error = "failed", message
+
+    def status(self) -> ModelStatus:
+        with self._state_lock:
+            state, error = self._state, self._error
+        if state == "failed":
+            return ModelStatus(state, error)
+        if state in ("idle", "loading"):
+            return ModelStatus(state, f"⏳ Loading the model `{self.settings.model}`... The first run waits for it.")
+        untrained = bool(getattr(self._pipe.config, "untrained", False))
+        return ModelStatus(state, UNTRAINED_BANNER if untrained else "")
+
+    def pipeline(self, timeout_s: float = 900.0) -> Any:
+        """The loaded pipeline (starting the load if nobody has); raises ``ModelUnavailable`` when it failed."""
+        self.start()
+        if not self._loaded.wait(timeout_s):
+            raise ModelUnavailable(f"the model `{self.settings.model}` is still loading; try again in a minute")
+        if self._pipe is None:
+            raise ModelUnavailable(self._error)
+        return self._pipe
+
+    @property
+    def config(self) -> Any:
+        return None if self._pipe is None else self._pipe.config
+
+    # ------------------------------------------------------------------ Compare specialists
+    def predictor(self, kind: str) -> Any:
+        """The Compare tab's SAM (``"sam"``) or Depth Anything (``"depth_anything"``), created on first use."""
+        if kind in self._predictors:
+            return self._predictors[kind]
+        try:
+            from evaluation import predictors
+        except ImportError as err:
+            raise ModelUnavailable(f"the Compare tab needs the evaluation package's predictors ({err})") from None
+        classes = {"sam": ("SamPredictor", self.settings.sam_model),
+                   "depth_anything": ("DepthAnythingPredictor", self.settings.depth_anything_model)}
+        if kind not in classes:
+            raise ValueError(f"kind: {kind!r} is not one of {', '.join(classes)}")
+        class_name, model_id = classes[kind]
+        cls = getattr(predictors, class_name, None)
+        if cls is None:
+            raise ModelUnavailable(f"evaluation.predictors has no {class_name} yet")
+        device = "cuda" if self.settings.zero_gpu else self.settings.device
+        try:
+            made = cls.tiny(device=device) if self.settings.tiny else cls.from_pretrained(model_id, device=device)
+        except (OSError, ValueError, RuntimeError, ImportError) as err:
+            raise ModelUnavailable(
+                f"{class_name} `{model_id}` could not be loaded ({type(err).__name__}: {str(err)[:300]}). Connect to "
+                f"the internet once so it is cached, or set DICEPTION_{kind.upper()}_MODEL to a local folder."
+            ) from None
+        self._predictors[kind] = made
+        return made
+
+    # ------------------------------------------------------------------ adapters
+    def activate_adapter(self, pipe: Any, folder: Path | None, scale: float) -> str | None:
+        """Make ``folder``'s adapter the active one at ``scale`` (loading it once), or none; returns its name."""
+        if folder is None:
+            pipe.set_adapter(None)
+            return None
+        key = str(Path(folder).resolve())
+        name = self._adapter_names.get(key)
+        if name is None or name not in pipe.adapters:
+            base = Path(folder).name[:40]
+            name = base if base not in pipe.adapters else f"{base}_{len(pipe.adapters)}"
+            name = pipe.load_adapter(folder, name=name, scale=scale)
+            self._adapter_names[key] = name
+        pipe.set_adapter(name, scale)
+        return name
+
+
+_SERVER: ModelServer | None = None
+
+
+def configure(settings: AppSettings, loader: Callable[[AppSettings], Any] | None = None) -> ModelServer:
+    """Create the process's model server (the cached pipeline lives in it)."""
+    global _SERVER
+    _SERVER = ModelServer(settings, loader)
+    return _SERVER
+
+
+def get_server() -> ModelServer:
+    if _SERVER is None:
+        raise RuntimeError("the model server is not configured; call diception_app.serving.configure(settings)")
+    return _SERVER
+
+
+# ---------------------------------------------------------------------------------------------- GPU functions
+
+
+def gpu_seconds(jobs: Sequence[Job], steps: int, *_: Any, **__: Any) -> int:
+    """ZeroGPU duration: a fixed start-up cost plus seconds per denoising step x steps x predictions."""
+    settings = get_server().settings
+    guess = settings.gpu_base_seconds + settings.gpu_seconds_per_step * max(1, int(steps)) * max(1, len(jobs))
+    return int(min(settings.gpu_max_seconds, guess))
+
+
+def _progress_callback(offset: int, total: int) -> Callable[[int, int], None]:
+    import gradio as gr
+
+    progress = gr.Progress()
+
+    def report(done: int, _total: int) -> None:
+        progress((offset + done, total), desc="Denoising", unit="steps")
+
+    return report
+
+
+@spaces.GPU(duration=gpu_seconds)
+def run_jobs(
+    jobs: Sequence[Job], steps: int, guidance: float, seed: int, adapter: Path | None, adapter_scale: float
+) -> list[Any]:
+    """Run each job through the pipeline (one progress bar over all of them); returns their ``DiceptionOutput``s."""
+    server = get_server()
+    pipe = server.pipeline()
+    total = steps * len(jobs)
+    outputs = []
+    with server.run_lock:
+        server.activate_adapter(pipe, adapter, adapter_scale)
+        for index, job in enumerate(jobs):
+            task = pipe.adapter_task() if job.task == "adapter" else job.task
+            outputs.append(pipe(
+                job.image, task, points=job.points, category=job.category, num_inference_steps=steps,
+                guidance_scale=guidance, seed=seed, callback=_progress_callback(index * steps, total),
+            ))
+    return outputs
+
+
+def compare_seconds(job: Job, kind: str, steps: int, *_: Any, **__: Any) -> int:
+    return gpu_seconds([job], steps) + 10
+
+
+@spaces.GPU(duration=compare_seconds)
+def run_compare(job: Job, kind: str, steps: int, guidance: float, seed: int) -> tuple[Any, Any, dict[str, float]]:
+    """DICEPTION and a specialist on the same image (and clicks): (DICEPTION output, specialist result, seconds)."""
+    server = get_server()
+    pipe = server.pipeline()
+    specialist = server.predictor(kind)
+    timings: dict[str, float] = {}
+    with server.run_lock:
+        server.activate_adapter(pipe, None, 1.0)
+        started = time.perf_counter()
+        ours = pipe(job.image, job.task, points=job.points, num_inference_steps=steps, guidance_scale=guidance,
+                    seed=seed, callback=_progress_callback(0, steps))
+        timings["diception_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if kind == "sam":
+            theirs = specialist.predict_masks(job.image, [job.points or []], sample_id="compare")[0]
+        else:
+            theirs = specialist.predict_depth(job.image, sample_id="compare")
+        timings["specialist_s"] = time.perf_counter() - started
+    return ours, theirs, timings
