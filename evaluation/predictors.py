@@ -382,7 +382,7 @@ class SamPredictor(_Unsupported):
         if self._cached is not None and self._cached[0] == sample_id and self._cached[1] == (height, width):
             return self._cached[2]
         _, new_h, new_w = self._scale(height, width)
-        x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float()  # [1, 3, H, W] in 0..255
+        x = torch.tensor(image).permute(2, 0, 1).unsqueeze(0).float()  # [1, 3, H, W] in 0..255
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
         x = _normalise(x, self.mean, self.std)
         x = F.pad(x, (0, self.image_size - new_w, 0, self.image_size - new_h))  # [1, 3, S, S], bottom-right
@@ -531,7 +531,7 @@ class DepthAnythingPredictor(_Unsupported):
     def predict_depth(self, image: np.ndarray, *, sample_id: str) -> np.ndarray:
         image = _check_image(image)
         height, width = image.shape[:2]
-        x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0  # [1, 3, H, W] in [0, 1]
+        x = torch.tensor(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0  # [1, 3, H, W] in [0, 1]
         x = F.interpolate(x, size=self._input_shape(height, width), mode="bicubic", align_corners=False)
         x = _normalise(x, self.mean, self.std)
         predicted = self.model(pixel_values=x.to(self.device)).predicted_depth  # [1, h, w] relative disparity
