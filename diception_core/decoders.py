@@ -342,11 +342,12 @@ def _histogram_peaks(pixels: np.ndarray, bins: int, min_count: int, max_peaks: i
 def _merge_close_colors(centres: np.ndarray, distance: float) -> np.ndarray:
     """Indices of centres to keep: a centre within ``distance`` of an earlier kept one is dropped (earlier = more
     populated, as the centres come sorted)."""
-    kept: list[int] = []
-    for i, c in enumerate(centres):
-        if all(np.linalg.norm(c - centres[j]) > distance for j in kept):
-            kept.append(i)
-    return np.asarray(kept, dtype=np.int64)
+    close = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2) <= distance**2  # [P, P]
+    dropped = np.zeros(len(centres), dtype=bool)  # [P]
+    for i in range(len(centres)):
+        if not dropped[i]:
+            dropped[i + 1 :] |= close[i, i + 1 :]
+    return np.flatnonzero(~dropped)
 
 
 def _nearest_centre(pixels: np.ndarray, centres: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
@@ -456,6 +457,48 @@ def _fill_holes(mask: np.ndarray, others: np.ndarray, max_hole_fraction: float, 
     fill[outside] = False
     fill[0] = False  # label 0 is the mask itself
     return np.maximum(mask, fill[holes].astype(np.uint8))
+
+
+@dataclass
+class _Candidate:
+    """An instance mask kept as its bounding box: ``mask`` [h, w] bool covers image rows y0 .. y0 + h - 1."""
+
+    mask: np.ndarray  # [h, w] bool
+    y0: int
+    x0: int
+    colour: np.ndarray  # [3]
+    score: float
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def y1(self) -> int:
+        return self.y0 + self.mask.shape[0]
+
+    @property
+    def x1(self) -> int:
+        return self.x0 + self.mask.shape[1]
+
+
+def _overlap(a: _Candidate, b: _Candidate) -> int:
+    """Pixels in both masks, counted over the intersection of their boxes only."""
+    y0, x0, y1, x1 = max(a.y0, b.y0), max(a.x0, b.x0), min(a.y1, b.y1), min(a.x1, b.x1)
+    if y1 <= y0 or x1 <= x0:
+        return 0
+    a_part = a.mask[y0 - a.y0 : y1 - a.y0, x0 - a.x0 : x1 - a.x0]
+    b_part = b.mask[y0 - b.y0 : y1 - b.y0, x0 - b.x0 : x1 - b.x0]
+    return int((a_part & b_part).sum())
+
+
+def _union(keep: _Candidate, other: _Candidate) -> _Candidate:
+    """``keep`` (colour and score) with ``other``'s pixels added."""
+    y0, x0, y1, x1 = min(keep.y0, other.y0), min(keep.x0, other.x0), max(keep.y1, other.y1), max(keep.x1, other.x1)
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=bool)  # [h, w]
+    for part in (keep, other):
+        mask[part.y0 - y0 : part.y1 - y0, part.x0 - x0 : part.x1 - x0] |= part.mask
+    return _Candidate(mask, y0, x0, keep.colour, keep.score)
 
 
 def decode_instances(
@@ -583,14 +626,15 @@ def decode_instances(
         region[c.mask.astype(bool)] = c.index
     padded_rgb = np.pad(rgb, ((1, 1), (1, 1), (0, 0)))  # [H + 2, W + 2, 3]
 
-    candidates: list[tuple[np.ndarray, np.ndarray, float]] = []  # (full mask [H, W] bool, colour [3], score)
+    candidates: list[_Candidate] = []
     for c in kept:
         h, w = c.mask.shape
         others = owner[c.y0 : c.y0 + h, c.x0 : c.x0 + w]
         others = (others >= 0) & (others != c.index)  # [h, w]
         filled = _fill_holes(c.mask, others, max_hole_fraction, hole_claimed_max)  # [h, w] uint8
-        colour = centres[c.index]
-        pure = np.linalg.norm(padded_rgb[c.y0 : c.y0 + h, c.x0 : c.x0 + w] - colour, axis=2) <= purity_tolerance
+        colour = centres[c.index]  # [3]
+        crop_rgb = padded_rgb[c.y0 : c.y0 + h, c.x0 : c.x0 + w]  # [h, w, 3]
+        pure = ((crop_rgb - colour) ** 2).sum(axis=2) <= purity_tolerance**2  # [h, w] bool
         n, components, stats, _ = cv2.connectedComponentsWithStats(filled, connectivity=8)
         areas = stats[1:, cv2.CC_STAT_AREA]  # [n - 1]
         pieces = [components == i + 1 for i in range(n - 1)] if split_components else [filled.astype(bool)]
@@ -600,28 +644,30 @@ def decode_instances(
                 continue
             purity = float(pure[piece].sum()) / area
             solidity = 1.0 if split_components else float(areas.max()) / area
-            full = np.zeros((height, width), dtype=bool)  # [H, W]
-            full[c.y0 : c.y0 + h - 2, c.x0 : c.x0 + w - 2] = piece[1:-1, 1:-1]
-            candidates.append((full, colour, purity * solidity))
+            # crop row/column 1 of the padded image is image row/column 0, so the crop's origin is (y0, x0)
+            candidates.append(_Candidate(piece[1:-1, 1:-1], c.y0, c.x0, colour, purity * solidity))
 
     # 5. merge duplicates (IoU above merge_iou) into the higher-scoring mask, then sort by score
-    candidates.sort(key=lambda item: -item[2])
-    merged: list[list] = []
-    for mask, colour, score in candidates:
-        for entry in merged:
-            union = np.logical_or(entry[0], mask).sum()
-            if union and np.logical_and(entry[0], mask).sum() / union > merge_iou:
-                entry[0] = np.logical_or(entry[0], mask)
+    candidates.sort(key=lambda item: -item.score)
+    merged: list[_Candidate] = []
+    for candidate in candidates:
+        for i, entry in enumerate(merged):
+            overlap = _overlap(entry, candidate)
+            if overlap and overlap / (entry.area + candidate.area - overlap) > merge_iou:
+                merged[i] = _union(entry, candidate)
                 break
         else:
-            merged.append([mask, colour, score])
+            merged.append(candidate)
     merged = merged[:max_instances]
     if not merged:
         return Instances.empty(height, width)
+    masks = np.zeros((len(merged), height, width), dtype=bool)  # [K, H, W]
+    for mask, entry in zip(masks, merged, strict=True):
+        mask[entry.y0 : entry.y0 + entry.mask.shape[0], entry.x0 : entry.x0 + entry.mask.shape[1]] = entry.mask
     return Instances(
-        masks=np.stack([m[0] for m in merged]),  # [K, H, W]
-        colors=np.stack([m[1] for m in merged]).astype(np.float32),  # [K, 3]
-        scores=np.clip(np.array([m[2] for m in merged], dtype=np.float32), 0.0, 1.0),  # [K]
+        masks=masks,  # [K, H, W]
+        colors=np.stack([m.colour for m in merged]).astype(np.float32),  # [K, 3]
+        scores=np.clip(np.array([m.score for m in merged], dtype=np.float32), 0.0, 1.0),  # [K]
     )
 
 
