@@ -1,0 +1,402 @@
+"""Callbacks without a browser: validation errors, clicks, downloads (dtype / range), the zip, the model banner."""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from diception_app import callbacks, serving
+from diception_app.settings import CONVERT_COMMAND, DEFAULT_MODEL, AppSettings, load_settings
+from diception_core.loading import GatedModelError
+
+
+@pytest.fixture(scope="module")
+def server(tiny_pipe):
+    srv = serving.configure(AppSettings(model="tiny"), loader=lambda _settings: tiny_pipe)
+    srv.start(background=False)
+    assert srv.status().state == "ready"
+    return srv
+
+
+@pytest.fixture(scope="module")
+def image_path(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("img") / "scene.png"
+    Image.fromarray(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _request(server, image, task="depth", points=None, category=None, steps=1, guidance=1.0, seed=0, rand=False):
+    return callbacks.check_task_request(server, str(image) if image else None, task, points, category, steps,
+                                        guidance, seed, rand)
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def test_no_image(server):
+    with pytest.raises(gr.Error, match="No image"):
+        _request(server, None)
+
+
+def test_corrupt_and_unsupported_files(server, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(gr.Error, match="not an image file"):
+        _request(server, text)
+    good = tmp_path / "good.png"
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(good)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:60])
+    with pytest.raises(gr.Error, match="corrupt or truncated|could not be decoded"):
+        _request(server, truncated)
+
+
+def test_image_too_large(tmp_path):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (200, 100)).save(big)
+    with pytest.raises(gr.Error, match="exceeds the limit"):
+        callbacks.check_image(str(big), limit=10_000)
+
+
+def test_point_segmentation_needs_points(server, image_path):
+    with pytest.raises(gr.Error, match="No points"):
+        _request(server, image_path, "point_segmentation", "[]")
+    with pytest.raises(gr.Error, match="outside"):
+        _request(server, image_path, "point_segmentation", "[[500, 5]]")
+    with pytest.raises(gr.Error, match="at most 5"):
+        _request(server, image_path, "point_segmentation", json.dumps([[1, 1]] * 6))
+    with pytest.raises(gr.Error, match="not valid JSON"):
+        _request(server, image_path, "point_segmentation", "[[1, 1]")
+    request = _request(server, image_path, "point_segmentation", "[[10, 20]]")
+    assert request.job.points == [[10, 20]]
+
+
+def test_category_required(server, image_path):
+    with pytest.raises(gr.Error, match="No category"):
+        _request(server, image_path, "semantic_segmentation", category=None)
+    assert _request(server, image_path, "semantic_segmentation", category=" dog ").job.category == "dog"
+
+
+@pytest.mark.parametrize(("steps", "guidance", "seed", "match"), [
+    (0, 2.0, 0, "Steps"), (51, 2.0, 0, "Steps"), (2.5, 2.0, 0, "Steps"), ("x", 2.0, 0, "Steps"),
+    (2, 0.5, 0, "Guidance"), (2, 5.5, 0, "Guidance"), (2, 2.0, -1, "Seed"), (2, 2.0, 2**31, "Seed"),
+])  # fmt: skip
+def test_bad_settings(steps, guidance, seed, match):
+    with pytest.raises(gr.Error, match=match):
+        callbacks.check_run_settings(steps, guidance, seed, False)
+
+
+def test_random_seed_and_fixed_seed():
+    fixed = callbacks.check_run_settings(28, 2.0, 7, False)
+    assert (fixed.steps, fixed.guidance, fixed.seed) == (28, 2.0, 7)
+    seeds = {callbacks.check_run_settings(1, 1.0, 7, True).seed for _ in range(5)}
+    assert all(0 <= s <= callbacks.MAX_SEED for s in seeds) and len(seeds) > 1
+
+
+def test_unknown_task(server, image_path):
+    with pytest.raises(gr.Error, match="unknown task"):
+        _request(server, image_path, "segment_everything")
+
+
+# ---------------------------------------------------------------------------------------------- the model banner
+
+
+def test_missing_default_model_banner_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./diception-model here
+    srv = serving.ModelServer(AppSettings(model=DEFAULT_MODEL))
+    started = time.perf_counter()
+    srv.start(background=False)
+    assert time.perf_counter() - started < 2.0
+    status = srv.status()
+    assert status.state == "failed"
+    assert CONVERT_COMMAND in status.banner and "python app.py --model tiny" in status.banner
+    with pytest.raises(gr.Error, match="not available"):
+        callbacks.check_model(srv)
+    with pytest.raises(serving.ModelUnavailable):
+        srv.pipeline(timeout_s=1)
+
+
+def test_gated_model_banner_keeps_the_loader_message():
+    def gated(_settings):
+        raise GatedModelError("user/model is gated: accept its licence ... `hf auth login`")
+
+    srv = serving.ModelServer(AppSettings(model="user/model"), loader=gated)
+    srv.start(background=False)
+    assert "hf auth login" in srv.status().banner and "not available" in srv.status().banner
+
+
+def test_untrained_banner(server):
+    assert "outputs are noise" in server.status().banner
+
+
+def test_loading_banner_then_ready(tiny_pipe):
+    gate = __import__("threading").Event()
+
+    def slow(_settings):
+        gate.wait(5)
+        return tiny_pipe
+
+    srv = serving.ModelServer(AppSettings(model="tiny"), loader=slow)
+    srv.start(background=True)
+    assert srv.status().state == "loading" and "Loading" in srv.status().banner
+    callbacks.check_model(srv)  # loading is not an error: the run waits
+    gate.set()
+    assert srv.pipeline(timeout_s=10) is tiny_pipe
+
+
+def test_gpu_duration_grows_with_steps_and_tasks(server):
+    job = serving.Job("depth", np.zeros((8, 8, 3), np.uint8))
+    assert serving.gpu_seconds([job], 28) > serving.gpu_seconds([job], 1)
+    assert serving.gpu_seconds([job] * 3, 28) > serving.gpu_seconds([job], 28)
+    assert serving.gpu_seconds([job] * 50, 50) <= server.settings.gpu_max_seconds
+
+
+def test_settings_from_environment():
+    settings = load_settings({"DICEPTION_MODEL": "tiny", "DICEPTION_CONCURRENCY": "2", "SPACES_ZERO_GPU": "true"})
+    assert settings.tiny and settings.concurrency_limit == 2 and settings.zero_gpu
+    assert load_settings({}).model == DEFAULT_MODEL
+    with pytest.raises(ValueError, match="DICEPTION_CONCURRENCY"):
+        load_settings({"DICEPTION_CONCURRENCY": "many"})
+
+
+# ---------------------------------------------------------------------------------------------- clicks
+
+
+def test_clicks_add_undo_clear_and_sixth(image_path):
+    points = "[]"
+    for x in range(5):
+        points, counter = callbacks.click(str(image_path), points, [10 + x, 20])
+    assert json.loads(points) == [[10 + x, 20] for x in range(5)] and "5 / 5" in counter
+    with pytest.warns(UserWarning, match="at most 5"):
+        after, counter = callbacks.click(str(image_path), points, [70, 40])
+    assert after == points and "Not added" in counter
+    points, counter = callbacks.undo(points)
+    assert len(json.loads(points)) == 4 and "4 / 5" in counter
+    assert callbacks.clear() == ("[]", callbacks.counter("[]"))
+    assert callbacks.new_upload()[0] == "[]"
+
+
+def test_render_clicks_draws_at_the_pixel(image_path):
+    view = callbacks.render_clicks(str(image_path), "[[40, 24]]")
+    original = np.asarray(Image.open(image_path))
+    assert view.shape == original.shape
+    assert not np.array_equal(view[24, 40], original[24, 40])
+    assert np.array_equal(view[0, 0], original[0, 0])
+    assert callbacks.render_clicks(None, "[]") is None
+
+
+# ---------------------------------------------------------------------------------------------- runs and downloads
+
+
+def _zip_names(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        return set(archive.namelist())
+
+
+def test_depth_downloads(server, image_path):
+    result = callbacks.run_task(server, _request(server, image_path, "depth"))
+    names = {p.name for p in result.files}
+    assert {"depth_raw.npy", "depth_vis.png", "depth_depth16.png", "depth_depth.npy", "depth_depth_color.png",
+            "depth_pointcloud.ply", "depth_settings.json"} <= names
+    by_name = {p.name: p for p in result.files}
+    disparity = np.load(by_name["depth_depth.npy"])
+    assert disparity.dtype == np.float32 and disparity.shape == (48, 80)
+    assert disparity.min() >= 0.0 and disparity.max() <= 1.0
+    raw = np.load(by_name["depth_raw.npy"])
+    assert raw.dtype == np.float32 and raw.shape == (48, 80, 3) and raw.min() >= 0.0 and raw.max() <= 1.0
+    png16 = Image.open(by_name["depth_depth16.png"])
+    assert png16.mode.startswith("I") and np.asarray(png16).max() > 255  # 16-bit, full range used
+    color = np.asarray(Image.open(by_name["depth_depth_color.png"]))
+    assert color.dtype == np.uint8 and color.shape == (48, 80, 3)
+    assert result.point_cloud is not None and result.point_cloud.read_bytes().startswith(b"ply")
+    assert result.before.shape == result.after.shape == (48, 80, 3) and result.after.dtype == np.uint8
+    assert _zip_names(result.zip_path) == names
+    shown = json.loads(by_name["depth_settings.json"].read_text())
+    assert shown == result.settings
+    assert {k: shown[k] for k in ("steps", "guidance", "seed")} == {"steps": 1, "guidance": 1.0, "seed": 0}
+    assert shown["model_revision"] and shown["untrained"] is True
+    assert "outputs are noise" in result.notes
+
+
+def test_point_segmentation_mask_download(server, image_path):
+    result = callbacks.run_task(server, _request(server, image_path, "point_segmentation", "[[10, 20], [60, 30]]"))
+    mask_path = next(p for p in result.files if p.name.endswith("_mask.png"))
+    mask = np.asarray(Image.open(mask_path))
+    assert mask.shape == (48, 80) and set(np.unique(mask)) <= {0, 255}
+    assert {"point_segmentation_mask.png", "point_segmentation_raw.npy"} <= _zip_names(result.zip_path)
+
+
+def test_instances_and_pose_downloads(server, image_path):
+    result = callbacks.run_task(server, _request(server, image_path, "semantic_segmentation", category="person"))
+    palette = next(p for p in result.files if p.name.endswith("_instances.png"))
+    assert Image.open(palette).mode == "P"
+    assert isinstance(json.loads(next(p for p in result.files if p.name.endswith("_instances.json")).read_text()),
+                      list)
+    pose = callbacks.run_task(server, _request(server, image_path, "pose"))
+    assert any(p.name.endswith("_keypoints.json") for p in pose.files) and "identities" in pose.notes
+
+
+def test_extreme_aspect_ratio_note(server, tmp_path):
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (300, 40), (200, 100, 50)).save(wide)
+    result = callbacks.run_task(server, _request(server, wide, "normal"))
+    assert "stretched" in result.notes
+    normals = np.load(next(p for p in result.files if p.name.endswith("_normals.npy")))
+    assert normals.dtype == np.float32 and normals.shape == (40, 300, 3)
+    assert np.allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-3)
+
+
+def test_all_tasks_zip(server, image_path):
+    jobs, run = callbacks.check_all_tasks_request(server, str(image_path), ["depth", "point_segmentation", "pose"],
+                                                  "[[5, 5]]", None, 1, 1.0, 0, False)
+    result = callbacks.run_all_tasks(server, jobs, run)
+    assert [label for _, label in result.gallery] == ["Depth", "Point segmentation", "Human pose"]
+    names = _zip_names(result.zip_path)
+    assert {"depth_depth16.png", "point_segmentation_mask.png", "pose_keypoints.json",
+            "all_tasks_settings.json"} <= names
+    assert result.settings["task"] == ["depth", "point_segmentation", "pose"]
+    with pytest.raises(gr.Error, match="No tasks"):
+        callbacks.check_all_tasks_request(server, str(image_path), [], "[]", None, 1, 1.0, 0, False)
+    with pytest.raises(gr.Error, match="No points"):
+        callbacks.check_all_tasks_request(server, str(image_path), ["point_segmentation"], "[]", None, 1, 1.0, 0,
+                                          False)
+
+
+def test_compare_needs_clicks_for_sam(server, image_path):
+    with pytest.raises(gr.Error, match="No points"):
+        callbacks.check_compare_request(server, str(image_path), callbacks.COMPARE_SAM, "[]", 1, 1.0, 0, False)
+    with pytest.raises(gr.Error, match="Unknown comparison"):
+        callbacks.check_compare_request(server, str(image_path), "nope", "[]", 1, 1.0, 0, False)
+
+
+def test_compare_depth_with_a_fake_specialist(server, image_path):
+    job, kind, run = callbacks.check_compare_request(server, str(image_path), callbacks.COMPARE_DEPTH, "[]", 1, 1.0,
+                                                     0, False)
+
+    def fake_runner(job, kind, steps, guidance, seed):
+        ours = server.pipeline()(job.image, job.task, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
+        return ours, np.linspace(0, 1, job.image.shape[0] * job.image.shape[1], dtype=np.float32).reshape(
+            job.image.shape[:2]), {"diception_s": 0.1, "specialist_s": 0.1}
+
+    class FakePredictor:
+        def describe(self):
+            return {"model": {"name": "fake"}}
+
+    server._predictors["depth_anything"] = FakePredictor()
+    try:
+        result = callbacks.run_comparison(server, job, kind, run, runner=fake_runner)
+    finally:
+        server._predictors.pop("depth_anything")
+    assert result.ours.shape == result.theirs.shape == (48, 80, 3)
+    assert result.labels == ("DICEPTION", "Depth Anything") and result.details["specialist"]["model"]["name"] == "fake"
+
+
+# ---------------------------------------------------------------------------------------------- adapters
+
+
+def _fake_adapter(folder: Path, task: str = "depth") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "diception_task.json").write_text(json.dumps({
+        "format_version": 1, "base_model": {"id": "tiny", "revision": "x"}, "task": task, "new_task": None,
+        "benchmarks": [], "training_data": "", "trained_on_benchmarks": [], "licence": "MIT",
+    }))
+    return folder
+
+
+class _FakeStore:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def submissions_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([{"submission_id": 3, "name": "mine", "task": "depth", "status": "finished"},
+                             {"submission_id": 4, "name": "queued", "task": "depth", "status": "pending"}])
+
+    def get_submission(self, submission_id):
+        if submission_id == 3:
+            return {"name": "mine", "status": "finished", "storage_path": str(self.folder)}
+        if submission_id == 4:
+            return {"name": "queued", "status": "pending", "storage_path": str(self.folder)}
+        raise KeyError(submission_id)
+
+
+def test_adapter_catalog_lists_local_folders_and_finished_submissions(tmp_path):
+    local = _fake_adapter(tmp_path / "adapters" / "sharp-depth")
+    (tmp_path / "adapters" / "not-an-adapter").mkdir()
+    stored = _fake_adapter(tmp_path / "store" / "ab" / "abcdef")
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", lambda: _FakeStore(stored))
+    values = [v for _, v in catalog.choices()]
+    assert values == [callbacks.NO_ADAPTER, "local:sharp-depth", "submission:3"]
+    assert catalog.resolve("local:sharp-depth")[0] == local
+    assert catalog.resolve("submission:3")[0] == stored
+    for bad in ("local:../adapters/sharp-depth", "local:not-an-adapter", "submission:4", "submission:99",
+                "/etc", "local:.."):
+        with pytest.raises(gr.Error, match="Unknown adapter"):
+            catalog.resolve(bad)
+
+
+def test_adapter_catalog_survives_a_broken_store(tmp_path):
+    def broken():
+        raise RuntimeError("database is down")
+
+    catalog = callbacks.AdapterCatalog(tmp_path / "missing", broken)
+    assert catalog.choices() == [("none (base model)", callbacks.NO_ADAPTER)]
+
+
+def test_adapter_request_checks(server, image_path, tmp_path):
+    _fake_adapter(tmp_path / "adapters" / "seg", task="point_segmentation")
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters")
+    with pytest.raises(gr.Error, match="No adapter"):
+        callbacks.check_adapter_request(server, catalog, str(image_path), "", 1.0, "[]", 1, 1.0, 0, False)
+    with pytest.raises(gr.Error, match="No points"):
+        callbacks.check_adapter_request(server, catalog, str(image_path), "local:seg", 1.0, "[]", 1, 1.0, 0, False)
+    with pytest.raises(gr.Error, match="scale"):
+        callbacks.check_adapter_request(server, catalog, str(image_path), "local:seg", 3.0, "[[1, 1]]", 1, 1.0, 0,
+                                        False)
+    request = callbacks.check_adapter_request(server, catalog, str(image_path), "local:seg", 0.5, "[[1, 1]]", 1, 1.0,
+                                              0, False)
+    assert request.job.task == "adapter" and request.run.adapter_scale == 0.5 and request.run.adapter.name == "seg"
+
+
+def test_adapter_run_end_to_end(fresh_tiny_pipe, image_path, tmp_path, monkeypatch):
+    """A new-task adapter from the adapters folder: its prompt and mask decoder are used; then the base model."""
+    import torch
+    from peft import LoraConfig
+
+    from diception_core.lora import write_adapter_folder
+
+    pipe = fresh_tiny_pipe
+    pipe.transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_v"]), adapter_name="mk")
+    with torch.no_grad():
+        for name, param in pipe.transformer.named_parameters():
+            if ".mk." in name or name.endswith(".mk.weight"):
+                param.copy_(torch.randn(param.shape, generator=torch.Generator().manual_seed(1)) * 0.5)
+    info = {"format_version": 1, "base_model": {"id": "tiny", "revision": "x"}, "task": None,
+            "new_task": {"name": "highlight", "prompt": "[[image2depth]]", "encoding": "mask"}, "benchmarks": [],
+            "training_data": "", "trained_on_benchmarks": [], "licence": "MIT"}
+    write_adapter_folder(pipe.transformer, "mk", tmp_path / "adapters" / "highlight", task_info=info)
+    pipe.transformer.delete_adapters("mk")
+
+    srv = serving.ModelServer(AppSettings(model="tiny", adapters_dir=tmp_path / "adapters"),
+                              loader=lambda _s: pipe)
+    srv.start(background=False)
+    monkeypatch.setattr(serving, "_SERVER", srv)
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters")
+    assert "local:highlight" in [v for _, v in catalog.choices()]
+    request = callbacks.check_adapter_request(srv, catalog, str(image_path), "local:highlight", 0.8, "[]", 1, 1.0,
+                                              0, False)
+    result = callbacks.run_task(srv, request)
+    assert any(p.name.endswith("_mask.png") for p in result.files)
+    assert result.settings["adapter"] == "highlight (local)" and result.settings["adapter_scale"] == 0.8
+    assert result.settings["task"] == "highlight"
+    plain = callbacks.run_task(srv, _request(srv, image_path, "depth"))
+    assert plain.settings["adapter"] is None and pipe.active_adapter is None
