@@ -21,6 +21,7 @@ __all__ = [
     "Instances",
     "NormalFrame",
     "PoseKeypoints",
+    "check_rgb",
     "convert_normal_frame",
     "decode",
     "decode_depth",
