@@ -49,7 +49,9 @@ class DiceptionPrediction:
     task: Task | CustomTask
     encoding: Encoding
     rgb: np.ndarray  # [H, W, 3] float32 in [0, 1], the model's raw output resized to the input size
-    decoded: Any  # depth [H, W] float32 | normals [H, W, 3] | mask [H, W] bool | Instances | PoseKeypoints | rgb
+    # depth [H, W] float32 disparity (1 = near) | normals [H, W, 3] unit, Marigold's frame (x right, y up, z to the
+    # viewer) | mask [H, W] bool | Instances | PoseKeypoints | rgb
+    decoded: Any
     image_index: int  # which input image this came from
     points: list[list[float]] | None  # the point prompt in original-image pixels [[x, y], ...]
     image: np.ndarray  # [H, W, 3] uint8, the input as the model saw it before resizing (after EXIF, RGB)
@@ -576,7 +578,10 @@ class DiceptionPipeline:
         if encoding is Encoding.MASK:
             settings["threshold"] = self.config.mask_threshold
         elif encoding is Encoding.NORMAL:
+            # The config names the frame the weights output; decoded normals are always given in Marigold's
+            # (x right, y up, z towards the viewer), so callers never need to know the model's frame.
             settings["frame"] = self.config.normal_frame
+            settings["output_frame"] = "marigold"
         return decode(encoding, rgb, **settings)
 
 
