@@ -148,8 +148,11 @@ def _best_by_iou(candidates: np.ndarray, gt: np.ndarray) -> int:
 class DiceptionPredictor(_Unsupported):
     """DICEPTION through ``diception_core``'s pipeline, optionally with an adapter folder at a scale.
 
-    One image's point sets go to the pipeline in one call (one VAE encoding, one batched denoising loop). The model
-    takes positive points only, at most 5 (``max_points``), so the runner uses ``sam-center-click-positive-only``.
+    One image's point sets go to the pipeline together (one VAE encoding, one batched denoising loop of
+    ``batch_size`` predictions at a time), at most ``sets_per_call`` sets per pipeline call: the pipeline keeps every
+    prediction's RGB output at the input's resolution (42 MB for a 2363 x 1500 image), so this bounds the memory; a
+    further call encodes the image again. The model takes positive points only, at most 5 (``max_points``), so the
+    runner uses ``sam-center-click-positive-only``.
     """
 
     kind = "diception"
@@ -168,6 +171,7 @@ class DiceptionPredictor(_Unsupported):
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
         batch_size: int = 8,
+        sets_per_call: int = 16,
         name: str = "DICEPTION",
         variant: str | None = None,
     ) -> None:
@@ -177,6 +181,7 @@ class DiceptionPredictor(_Unsupported):
         self.guidance = float(cfg.default_guidance if guidance is None else guidance)
         self.seed = int(cfg.default_seed if seed is None else seed)
         self.batch_size = batch_size
+        self.sets_per_call = max(1, int(sets_per_call))
         self.name = name
         self.adapter_path = None if adapter is None else str(adapter)
         self.adapter_scale = float(adapter_scale)
@@ -207,6 +212,8 @@ class DiceptionPredictor(_Unsupported):
         }
 
     def _call(self, image: np.ndarray, task: Task, points: Any = None) -> Any:
+        if not image.flags.writeable:  # torch warns on read-only arrays (PIL-backed images are)
+            image = image.copy()
         return self.pipe(
             image, self._task_for[task], points=points, num_inference_steps=self.steps,
             guidance_scale=self.guidance, seed=self.seed, batch_size=self.batch_size,
@@ -219,8 +226,12 @@ class DiceptionPredictor(_Unsupported):
         _check_point_sets(point_sets, self.max_points, self.name)
         if labels is not None and any(label != 1 for row in labels for label in row):
             raise ValueError(f"labels: {self.name} takes positive points only")
-        out = self._call(image, Task.POINT_SEGMENTATION, [[list(map(float, p)) for p in s] for s in point_sets])
-        return [np.asarray(pred.mask, dtype=bool) for pred in out.predictions]
+        sets = [[list(map(float, p)) for p in s] for s in point_sets]
+        masks = []
+        for start in range(0, len(sets), self.sets_per_call):
+            out = self._call(image, Task.POINT_SEGMENTATION, sets[start : start + self.sets_per_call])
+            masks.extend(np.asarray(pred.mask, dtype=bool) for pred in out.predictions)
+        return masks
 
     def predict_depth(self, image: np.ndarray, *, sample_id: str) -> np.ndarray:
         out = self._call(_check_image(image), Task.DEPTH)

@@ -102,6 +102,8 @@ def test_diception_predictor(tiny_pipe) -> None:
     np.testing.assert_allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-3)
     described = predictor.describe()
     assert described["settings"]["steps"] == 1 and described["model"]["model_type"] == "generalist"
+    chunked = DiceptionPredictor(tiny_pipe, steps=1, guidance=1.0, seed=3, sets_per_call=1)
+    assert len(chunked.predict_masks(image, [[[5, 5]], [[20, 10]], [[9, 9]]], sample_id="s")) == 3
     with pytest.raises(ValueError, match="positive points only"):
         predictor.predict_masks(image, [[[5, 5]]], sample_id="s", labels=[[0]])
     with pytest.raises(ValueError, match="at most 5"):

@@ -235,3 +235,42 @@ def test_cli_refuses_bad_options(tmp_path) -> None:
                  "--out", str(tmp_path / "r.json")]) == 2
     with pytest.raises(SystemExit):
         main(["run", "--model", "marigold", "--benchmarks", "synthetic"])
+
+
+def test_an_aggregate_is_the_unweighted_mean_of_its_members(tmp_path) -> None:
+    from evaluation.benchmarks import get_benchmark
+    from evaluation.runner import BenchmarkJob, _SyntheticSource
+
+    sa23 = get_benchmark("point_segmentation", "sa23")
+    members = [("PPDLS", SyntheticOptions(samples=2, size=64)), ("GTEA", SyntheticOptions(samples=3, size=64))]
+    job = BenchmarkJob(sa23, "random-points", [(name, _SyntheticSource(sa23, opts)) for name, opts in members])
+    result = run_evaluation(SamPredictor.tiny(device="cpu"), [job], cache_dir=tmp_path, progress=False)
+    value = {s["benchmark"]: s for s in result["scores"]}
+    assert set(value) == {"PPDLS", "GTEA", "sa23"}
+    mean = (value["PPDLS"]["value"] + value["GTEA"]["value"]) / 2
+    assert value["sa23"]["value"] == pytest.approx(mean)
+    assert value["sa23"]["n"] == value["PPDLS"]["n"] + value["GTEA"]["n"]
+    assert value["sa23"]["ci_low"] <= value["sa23"]["value"] <= value["sa23"]["ci_high"]
+    assert result["settings"]["benchmarks"][0]["members"][0] == "PPDLS"
+
+
+def test_cli_uses_accelerates_partial_state_when_launched(tmp_path, monkeypatch) -> None:
+    import accelerate
+
+    waited = []
+
+    class FakeState:  # what `accelerate launch` gives process 1 of 2
+        process_index, num_processes = 1, 2
+
+        def wait_for_everyone(self) -> None:
+            waited.append(True)
+
+    monkeypatch.setattr(accelerate, "PartialState", FakeState)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "r.json"
+    assert main(["run", "--model", "depth-anything", "--model-id", "tiny", "--benchmarks", "synthetic",
+                 "--synthetic-samples", "3", "--synthetic-size", "64", "--out", str(out), "--cache-dir",
+                 str(tmp_path / "c"), "--no-progress"]) == 0
+    assert waited == [True] and not out.exists()  # rank 1 scored its shard and left the merge to rank 0
+    shard = next((tmp_path / "c").rglob("shard-1.jsonl"))
+    assert [json.loads(line)["sample_id"][-1] for line in shard.read_text().splitlines()] == ["1"]

@@ -200,3 +200,22 @@ def test_real_sqlite_store_with_a_tiny_adapter(fresh_tiny_pipe, tmp_path) -> Non
 def test_cli_once_on_an_empty_queue(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     assert main(["--database-url", url, "--once", "--worker-id", "w", "--cache-dir", str(tmp_path)]) == 0
+
+
+def test_a_hub_adapter_is_downloaded_at_the_pinned_commit(tmp_path, monkeypatch) -> None:
+    import huggingface_hub
+
+    from evaluation.worker import SubmissionError, fetch_adapter
+
+    calls = []
+
+    def fake_snapshot_download(*, repo_id, revision, local_dir):
+        calls.append((repo_id, revision))
+        Path(local_dir).mkdir(parents=True)
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    folder = fetch_adapter(_job(7, hub_repo="alice/depth-lora", hub_revision="a" * 40), tmp_path)
+    assert calls == [("alice/depth-lora", "a" * 40)] and folder.is_dir()
+    with pytest.raises(SubmissionError, match="pinned"):
+        fetch_adapter(_job(8, hub_repo="alice/depth-lora"), tmp_path)
