@@ -140,6 +140,11 @@ def test_files_predictor_scores_exact_predictions_perfectly(tmp_path) -> None:
     assert values[("depth", "delta1")] == pytest.approx(1.0)
     assert values[("normal", "mean_deg")] == pytest.approx(0.0, abs=0.05)
     assert values[("normal", "within_11.25")] == pytest.approx(100.0)
+    other = _run(FilesPredictor(tmp_path / "pred"), tmp_path / "cache",
+                 protocols=["marigold-normals", "depth-anything-disparity"])
+    values = {(s["task"], s["metric"], s["protocol"]): s["value"] for s in other["scores"]}
+    assert values[("normal", "median_deg", "marigold-normals")] == pytest.approx(0.0, abs=0.05)
+    assert values[("depth", "absrel", "depth-anything-disparity")] == pytest.approx(0.0, abs=1e-6)
 
 
 def _prepared_depth_split(folder: Path, n: int = 3) -> Path:
