@@ -376,23 +376,6 @@ class Finetuner:
         self.settings = settings.check()
         self.accelerator = accelerator or Accelerator(mixed_precision=settings.mixed_precision)
         self.weight_dtype = _WEIGHT_DTYPES[self.accelerator.mixed_precision]
-        if pipe is None:
-            from ..pipeline import DiceptionPipeline
-
-            pipe = DiceptionPipeline.from_pretrained(settings.model, device=self.accelerator.device,
-                                                     dtype=self.weight_dtype)
-        else:
-            pipe.to(self.accelerator.device, self.weight_dtype)
-        if pipe.adapters:
-            raise ValueError("pipe: unload its adapters first; fine-tuning starts from the base model")
-        self.pipe = pipe
-        if pipe.config.untrained:
-            logger.warning("model %s has untrained (random) weights: fine-tuning it only tests the mechanics",
-                           settings.model)
-        self.device = self.accelerator.device
-        self.output_dir = settings.output_dir
-        self.adapter_name = adapter_name_for(settings.name)
-
         # Task: an existing task's fixed prompt, or a new task's prompt and encoding.
         if settings.task is not None:
             self.task: Task | None = Task.parse(settings.task)
@@ -411,6 +394,23 @@ class Finetuner:
         # Data, checked up front, and the held-out split.
         self.samples = samples if samples is not None else load_dataset(
             settings.data, load_encoding, depth_kind=settings.depth_kind, needs_points=self.needs_points)
+        if pipe is None:
+            from ..pipeline import DiceptionPipeline
+
+            pipe = DiceptionPipeline.from_pretrained(settings.model, device=self.accelerator.device,
+                                                     dtype=self.weight_dtype)
+        else:
+            pipe.to(self.accelerator.device, self.weight_dtype)
+        if pipe.adapters:
+            raise ValueError("pipe: unload its adapters first; fine-tuning starts from the base model")
+        self.pipe = pipe
+        if pipe.config.untrained:
+            logger.warning("model %s has untrained (random) weights: fine-tuning it only tests the mechanics",
+                           settings.model)
+        self.device = self.accelerator.device
+        self.output_dir = settings.output_dir
+        self.adapter_name = adapter_name_for(settings.name)
+
         self.train_indices, self.val_indices = split_validation(len(self.samples), settings.val_split, settings.seed)
         self.image_latents, self.target_latents = self._encode_samples()  # [N, 16, h, w] each, float32
 

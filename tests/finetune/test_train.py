@@ -1,0 +1,244 @@
+"""Fine-tuning on the tiny model: the objective learns, adapters reload / unload, resume is exact, the output passes
+the leaderboard's validation, and new tasks serve without a text encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from diception_core.finetune.data import make_example
+from diception_core.finetune.train import (
+    FinetuneSettings,
+    Finetuner,
+    aligned_absrel,
+    finetune,
+    latest_checkpoint,
+    mask_iou,
+    mean_angle_deg,
+    push_to_hub,
+)
+from diception_core.pipeline import DiceptionPipeline
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_example(tmp_path_factory.mktemp("ft") / "shapes", encoding="mask", n=4, size=64, seed=3)
+
+
+def _pipe(folder: Path) -> DiceptionPipeline:
+    return DiceptionPipeline.from_pretrained(folder, device="cpu")
+
+
+def _settings(data: Path, out: Path, **changes: Any) -> FinetuneSettings:
+    values: dict[str, Any] = dict(
+        data=str(data), name="shapes", task="point_segmentation", model="tiny", output=str(out), rank=4, steps=3,
+        batch=2, lr=1e-2, val_split=0.0, val_every=0, checkpoint_every=0, val_inference_steps=1, val_guidance=1.0,
+    )
+    values.update(changes)
+    return FinetuneSettings(**values)
+
+
+def _validate(adapter: Path, pipe: DiceptionPipeline) -> Any:
+    validation = pytest.importorskip("leaderboard.validation")
+    return validation.validate_adapter_folder(
+        adapter, base_model_id=pipe.config.checkpoint_id, base_revision=pipe.config.model_revision,
+        transformer_config=dict(pipe.transformer.config),
+    )
+
+
+def _head_floor(trainer: Finetuner, batch: Any, iterations: int = 100) -> float:
+    """(An upper estimate of) the least loss any LoRA upstream of the frozen output head can reach on ``batch``.
+
+    The head (AdaLN ``norm_out`` then ``proj_out``) maps each token's D-dim feature to p*p*C outputs; on the tiny
+    preset D = 32 < 64 = p*p*C and the features are layer-normalised, so part of the velocity target (noise - x0)
+    is out of reach whatever the attention projections do. Found by optimising the head's input directly.
+    """
+    transformer = trainer.pipe.transformer
+    target = batch.noise - trainer.target_latents[batch.indices]  # [B, C, H, W]
+    n, _, height, width = target.shape
+    patch = transformer.config.patch_size
+    with torch.no_grad():
+        pooled = trainer.model.pooled_prompt_embeds.expand(n, -1)
+        temb = transformer.time_text_embed(batch.timesteps, pooled)  # [B, D]
+    features = torch.randn(n, (height // patch) * (width // patch), transformer.proj_out.in_features,
+                           generator=torch.Generator().manual_seed(0), requires_grad=True)
+    optimizer = torch.optim.Adam([features], lr=0.05)
+    for _ in range(iterations):
+        output = transformer._unpatchify(transformer.proj_out(transformer.norm_out(features, temb)), height, width)
+        loss = ((output - target) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def test_fixed_batch_loss_falls_from_a_zero_lora(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    """A fixed draw (2 of the 4 pairs, noise, timesteps) trained on with lr 3e-2 from lora_B = 0.
+
+    The issue asks for the loss to halve; on the tiny preset that is out of reach (``_head_floor`` is ~0.9 of a
+    ~1.7 starting loss), so the test asks for the loss to fall by 15 % and the reachable excess by 30 %.
+    """
+    all_targets = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+    settings = _settings(data_dir, tmp_path, task=None, encoding="mask", prompt="[[image2shape]]",
+                         prompt_embedding="learn", targets=all_targets, rank=8, batch=2, lr=3e-2)
+    trainer = Finetuner(settings, pipe=_pipe(tiny_model_dir))
+    state = trainer.trainable_state()
+    assert all(not v.any() for k, v in state.items() if "lora_B" in k)  # the LoRA starts as the identity
+    batch = trainer.sample_batch()  # one fixed draw of pairs, noise and timesteps
+    with torch.no_grad():
+        first = trainer.loss(batch).item()
+        trainer.pipe.transformer.disable_lora()
+        base = trainer.loss(batch).item()
+        trainer.pipe.transformer.enable_lora()
+    assert first == base
+    floor = _head_floor(trainer, batch)
+    assert floor < first
+    for _ in range(20):
+        trainer.train_step(batch)
+    with torch.no_grad():
+        last = trainer.loss(batch).item()
+    assert last <= 0.85 * first, (first, last)
+    assert last - floor <= 0.7 * (first - floor), (first, last, floor)
+
+
+def test_adapter_reloads_changes_output_and_unloads(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    result = finetune(_settings(data_dir, tmp_path / "run"), pipe=_pipe(tiny_model_dir))
+    adapter = result.adapter_dir
+    assert adapter == tmp_path / "run" / "adapter" and not (adapter / "task_embedding.safetensors").exists()
+    pipe = _pipe(tiny_model_dir)
+    assert _validate(adapter, pipe).task == "point_segmentation"
+    image = np.asarray(Image.open(data_dir / "images" / "example_000.png"))
+    kwargs = dict(points=[[30, 30]], num_inference_steps=1, guidance_scale=1.0, seed=0)
+    base = pipe(image, "point_segmentation", **kwargs).rgb
+    name = pipe.load_adapter(adapter)
+    adapted = pipe(image, pipe.adapter_task(name), **kwargs).rgb
+    assert np.abs(adapted - base).max() > 1e-3
+    pipe.unload_adapter(name)
+    np.testing.assert_array_equal(pipe(image, "point_segmentation", **kwargs).rgb, base)
+
+
+def test_new_task_default_output_validates_and_serves_without_text_encoders(
+    tiny_model_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    pipe = _pipe(tiny_model_dir)
+    # Defaults (rank 128 on to_q/k/v, lr 2e-5, float32 weights) except the run length and the validation sampling.
+    settings = FinetuneSettings(
+        data=str(data_dir), name="shapes", encoding="mask", prompt="[[image2shape]]", model=str(tiny_model_dir),
+        output=str(tmp_path / "run"), steps=2, batch=2, val_split=0.25, val_every=1, checkpoint_every=0,
+        prompt_embedding="learn", val_inference_steps=1, val_guidance=1.0,
+    )
+    result = finetune(settings, pipe=pipe)
+    assert pipe.text_encoders.load_count == 0
+    adapter = result.adapter_dir
+    assert {p.name for p in adapter.iterdir()} == {
+        "adapter_config.json", "adapter_model.safetensors", "diception_task.json", "task_embedding.safetensors",
+        "README.md"}
+    validated = _validate(adapter, pipe)
+    assert validated.rank == 128 and validated.target_modules == ("to_q", "to_k", "to_v")
+    assert validated.new_task == {"name": "shapes", "prompt": "[[image2shape]]", "encoding": "mask"}
+    assert validated.benchmarks == ("user:shapes-heldout",) and validated.has_task_embedding
+    learned = load_file(str(adapter / "task_embedding.safetensors"))["prompt_embeds"]
+    empty, _ = pipe.prompt_cache.get("")
+    assert learned.shape == (1, *empty.shape) and not torch.equal(learned[0], empty)  # trained, from ""'s init
+    assert "miou" in result.metrics and "miou" in validated.model_card
+    assert (result.output_dir / "previews" / "step-0000001.png").is_file()
+    assert (result.heldout_dir / "manifest.json").is_file() and len(list((result.heldout_dir / "images").iterdir()))
+
+    serve = _pipe(tiny_model_dir)
+    serve.load_adapter(adapter)
+    task = serve.adapter_task()
+    assert task.name == "shapes" and task.encoding.value == "mask"
+    image = np.asarray(Image.open(data_dir / "images" / "example_001.png"))
+    output = serve(image, task, num_inference_steps=1, guidance_scale=1.0)
+    assert output.predictions[0].mask.shape == image.shape[:2]
+    assert serve.text_encoders.load_count == 0
+
+
+def test_resume_gives_the_uninterrupted_weights(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    common = dict(task=None, encoding="mask", prompt="[[image2shape]]", prompt_embedding="learn", steps=4,
+                  grad_accum=2, checkpoint_every=2, val_split=0.25, val_every=3)
+    full = finetune(_settings(data_dir, tmp_path / "a", **common), pipe=_pipe(tiny_model_dir))
+
+    class Interrupted(Exception):
+        pass
+
+    def crash(step: int, loss: float) -> None:
+        if step == 3:  # after the step-2 checkpoint, before the next one
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        finetune(_settings(data_dir, tmp_path / "b", **common), pipe=_pipe(tiny_model_dir), callback=crash)
+    assert latest_checkpoint(tmp_path / "b").name == "step-0000002"
+    resumed = finetune(_settings(data_dir, tmp_path / "b", resume=True, **common), pipe=_pipe(tiny_model_dir))
+    assert resumed.steps == 4
+    for file in ("adapter_model.safetensors", "task_embedding.safetensors"):
+        a, b = load_file(str(full.adapter_dir / file)), load_file(str(resumed.adapter_dir / file))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+    with pytest.raises(ValueError, match=r"different settings \(lr: 0.01 -> 0.005\)"):
+        Finetuner(_settings(data_dir, tmp_path / "b", resume=True, **{**common, "lr": 5e-3}),
+                  pipe=_pipe(tiny_model_dir)).train()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rank": 129}, "rank: 129 is outside 1..128"),
+        ({"targets": ("to_q", "proj_out")}, r"targets: \['proj_out'\] not allowed"),
+        ({"name": "bad/name"}, "name: 'bad/name'"),
+        ({"task": None}, "encoding: a new task needs --encoding"),
+        ({"task": None, "encoding": "mask"}, "prompt: a new task needs --prompt"),
+        ({"encoding": "mask"}, "give --task for an existing task, or --new-task"),
+        ({"task": "semantic_segmentation"}, "category: task 'semantic_segmentation' needs --category"),
+        ({"mixed_precision": "fp8"}, "mixed-precision: 'fp8'"),
+        ({"val_split": 1.0}, r"val-split: 1.0 must lie in \[0, 1\)"),
+        ({"task": "edges"}, "task: unknown task 'edges'"),
+    ],
+)
+def test_settings_errors_name_the_flag(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _settings(tmp_path, tmp_path, **changes).check()
+
+
+def test_metrics_hand_computed() -> None:
+    pred = np.array([[1, 1], [0, 0]], bool)
+    target = np.array([[1, 0], [1, 0]], bool)
+    assert mask_iou(pred, target) == pytest.approx(100 / 3)
+    gt = np.array([[0.5, 1.0], [0.25, 2.0]], np.float32)  # disparity
+    valid = np.ones_like(gt, bool)
+    assert aligned_absrel(3 * gt - 1, gt, valid) == pytest.approx(0.0, abs=1e-9)  # affine-invariant
+    n = np.zeros((1, 2, 3), np.float32)
+    n[0, 0] = [0, 0, 1]
+    n[0, 1] = [1, 0, 0]
+    m = np.broadcast_to(np.array([0, 0, 1], np.float32), n.shape)
+    assert mean_angle_deg(n, m, np.ones((1, 2), bool)) == pytest.approx(45.0)
+
+
+class FakeHubApi:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def create_repo(self, **kwargs: Any) -> str:
+        self.calls.append(("create_repo", kwargs))
+        return f"https://huggingface.co/{kwargs['repo_id']}"
+
+    def upload_folder(self, **kwargs: Any) -> None:
+        self.calls.append(("upload_folder", kwargs))
+
+
+def test_push_to_hub_is_private_by_default(tmp_path: Path) -> None:
+    api = FakeHubApi()
+    url = push_to_hub(tmp_path, "me/shapes-lora", api=api)
+    assert url == "https://huggingface.co/me/shapes-lora"
+    assert api.calls[0] == ("create_repo", {"repo_id": "me/shapes-lora", "private": True, "exist_ok": True,
+                                            "repo_type": "model"})
+    assert api.calls[1][1]["folder_path"] == str(tmp_path) and api.calls[1][1]["repo_id"] == "me/shapes-lora"
+    push_to_hub(tmp_path, "me/public", api=api, private=False)
+    assert api.calls[2][1]["private"] is False
