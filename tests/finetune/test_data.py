@@ -40,7 +40,7 @@ def test_make_example_loads_for_every_encoding(tmp_path: Path, encoding: str) ->
     for sample in samples:
         assert sample.image.shape == (32, 32, 3) and sample.image.dtype == np.uint8
         assert sample.target_rgb.shape == (32, 32, 3) and sample.target_rgb.dtype == np.float32
-        assert 0.0 <= sample.target_rgb.min() and sample.target_rgb.max() <= 1.0
+        assert sample.target_rgb.min() >= 0.0 and sample.target_rgb.max() <= 1.0
     if encoding == "mask":
         assert samples[0].value.dtype == bool and samples[0].value.any() and samples[0].candidates is not None
     if encoding == "normal":

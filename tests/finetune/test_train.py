@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 
 from diception_core.finetune.data import make_example
 from diception_core.finetune.train import (
-    FinetuneSettings,
     Finetuner,
+    FinetuneSettings,
     aligned_absrel,
     finetune,
     latest_checkpoint,
