@@ -385,7 +385,7 @@ class SamPredictor(_Unsupported):
 
     def _scale(self, height: int, width: int) -> tuple[float, int, int]:
         scale = self.image_size / max(height, width)
-        return scale, int(round(height * scale)), int(round(width * scale))
+        return scale, int(height * scale + 0.5), int(width * scale + 0.5)  # SAM's get_preprocess_shape
 
     @torch.no_grad()
     def _embedding(self, image: np.ndarray, sample_id: str) -> torch.Tensor:
@@ -412,13 +412,15 @@ class SamPredictor(_Unsupported):
         if gt_masks is not None and len(gt_masks) != len(point_sets):
             raise ValueError("gt_masks: one ground-truth mask per point set expected")
         height, width = image.shape[:2]
-        scale, new_h, new_w = self._scale(height, width)
+        _, new_h, new_w = self._scale(height, width)
         embedding = self._embedding(image, sample_id)
         n_max = max(len(s) for s in point_sets)
         coords = torch.zeros(1, len(point_sets), n_max, 2)  # [1, P, N, 2] in the resized frame
         point_labels = torch.full((1, len(point_sets), n_max), _SAM_PADDING_LABEL, dtype=torch.long)
+        # As SamProcessor: x and y scale by the rounded resized width and height respectively.
+        axis_scale = torch.tensor([new_w / width, new_h / height], dtype=torch.float32)
         for i, points in enumerate(point_sets):
-            coords[0, i, : len(points)] = torch.tensor(points, dtype=torch.float32) * scale
+            coords[0, i, : len(points)] = torch.tensor(points, dtype=torch.float32) * axis_scale
             point_labels[0, i, : len(points)] = torch.tensor(labels[i] if labels is not None else [1] * len(points))
         out = self.model(
             image_embeddings=embedding, input_points=coords.to(self.device), input_labels=point_labels.to(self.device),
