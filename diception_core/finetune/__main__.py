@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-grad-norm", type=float, default=1.0, help="0 disables clipping")
     train.add_argument("--timestep-sampling", choices=TIMESTEP_SAMPLINGS, default="logit_normal")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--mixed-precision", choices=MIXED_PRECISIONS, default="no")
+    train.add_argument("--mixed-precision", choices=MIXED_PRECISIONS, default=None,
+                       help="no | bf16 | fp16 (default: accelerate launch's --mixed_precision, else no)")
     train.add_argument("--gradient-checkpointing", action="store_true")
     train.add_argument("--val-every", type=int, default=100, help="held-out metric + preview every N steps (0: end)")
     train.add_argument("--val-inference-steps", type=int, default=None, help="sampling steps for validation "
@@ -129,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm, val_split=args.val_split,
             val_every=args.val_every, val_inference_steps=args.val_inference_steps, val_guidance=args.val_guidance,
             checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume,
-            mixed_precision=args.mixed_precision, gradient_checkpointing=args.gradient_checkpointing,
+            mixed_precision=args.mixed_precision or os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
+            gradient_checkpointing=args.gradient_checkpointing,
             prompt_embedding=args.prompt_embedding, depth_kind=args.depth_kind,
             timestep_sampling=args.timestep_sampling, save_dtype=args.save_dtype, benchmarks=args.benchmarks,
             training_data=args.training_data, trained_on_benchmarks=args.trained_on_benchmarks, licence=args.licence,
@@ -139,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not result.main_process:
+        return 0
     print(json.dumps({"adapter": str(result.adapter_dir), "steps": result.steps, "final_loss": result.final_loss,
                       "heldout": result.metrics, "hub_url": result.hub_url}, indent=2))
     return 0

@@ -201,6 +201,7 @@ class FinetuneResult:
     metrics: dict[str, float]  # the last held-out evaluation (empty without a held-out split)
     heldout_dir: Path | None
     hub_url: str | None = None
+    main_process: bool = True  # under several processes only the main one writes the outputs
 
 
 @dataclass
@@ -589,7 +590,8 @@ class Finetuner:
                 hub_url = push_to_hub(adapter_dir, settings.push_to_hub, private=not settings.public,
                                       token=settings.hub_token)
         accelerator.wait_for_everyone()
-        return FinetuneResult(out, adapter_dir, self.step, self.last_loss, dict(self.metrics), heldout_dir, hub_url)
+        return FinetuneResult(out, adapter_dir, self.step, self.last_loss, dict(self.metrics), heldout_dir, hub_url,
+                              main_process=accelerator.is_main_process)
 
     # -------------------------------------------------------------- checkpoints
     def trainable_state(self) -> dict[str, torch.Tensor]:
