@@ -147,3 +147,21 @@ def test_build_predictor(tmp_path) -> None:
         build_predictor("marigold")
     with pytest.raises(ValueError, match="folder"):
         build_predictor("files")
+
+
+def test_from_pretrained_reads_a_saved_model_and_its_preprocessor_config(sam, depth_anything, tmp_path) -> None:
+    import json
+
+    sam.model.save_pretrained(tmp_path / "sam")
+    (tmp_path / "sam" / "preprocessor_config.json").write_text(json.dumps(
+        {"size": {"longest_edge": 64}, "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}))
+    loaded = SamPredictor.from_pretrained(str(tmp_path / "sam"), device="cpu")
+    image = _image(seed=4)
+    np.testing.assert_array_equal(loaded.predict_masks(image, [[[9, 9]]], sample_id="z")[0],
+                                  sam.predict_masks(image, [[[9, 9]]], sample_id="z")[0])
+    depth_anything.model.save_pretrained(tmp_path / "da")
+    (tmp_path / "da" / "preprocessor_config.json").write_text(json.dumps({"size": {"height": 56, "width": 56},
+                                                                          "ensure_multiple_of": 14}))
+    loaded_da = DepthAnythingPredictor.from_pretrained(str(tmp_path / "da"), device="cpu")
+    np.testing.assert_allclose(loaded_da.predict_depth(image, sample_id="z"),
+                               depth_anything.predict_depth(image, sample_id="z"), atol=1e-6)
