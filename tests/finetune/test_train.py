@@ -242,3 +242,29 @@ def test_push_to_hub_is_private_by_default(tmp_path: Path) -> None:
     assert api.calls[1][1]["folder_path"] == str(tmp_path) and api.calls[1][1]["repo_id"] == "me/shapes-lora"
     push_to_hub(tmp_path, "me/public", api=api, private=False)
     assert api.calls[2][1]["private"] is False
+
+
+@pytest.mark.parametrize(
+    ("encoding", "task_flags", "metric"),
+    [
+        ("depth", ["--task", "depth"], "absrel"),
+        ("normal", ["--new-task", "--encoding", "normal", "--prompt", "[[image2bumps]]"], "mean_deg"),
+    ],
+)
+def test_cli_trains_each_encoding(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str, task_flags: list[str],
+    metric: str,
+) -> None:
+    import json
+
+    from diception_core.finetune.__main__ import main
+
+    data = make_example(tmp_path / "data", encoding=encoding, n=4, size=64, seed=0)
+    code = main(["--data", str(data), "--name", "cli-run", *task_flags, "--model", str(tiny_model_dir),
+                 "--output", str(tmp_path / "run"), "--steps", "1", "--batch", "2", "--rank", "4",
+                 "--val-split", "0.25", "--val-inference-steps", "1", "--val-guidance", "1"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 1 and np.isfinite(summary["heldout"][metric])
+    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "run" / "previews" / "step-0000001.png").is_file()
