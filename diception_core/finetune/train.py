@@ -52,6 +52,7 @@ from .data import DEPTH_KINDS, Sample, load_dataset, split_validation
 
 logger = logging.getLogger(__name__)
 
+MAX_ADAPTER_BYTES = 300_000_000  # ADAPTER_FORMAT.md: all files together
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 PROMPT_EMBEDDING_MODES = ("auto", "encode", "learn")
 TIMESTEP_SAMPLINGS = ("logit_normal", "mode", "uniform")
@@ -551,6 +552,9 @@ class Finetuner:
         if accelerator.is_main_process:
             out.mkdir(parents=True, exist_ok=True)
             (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if not settings.resume and latest_checkpoint(out) is not None:
+            raise ValueError(f"output: {out} already holds checkpoints of an earlier run; pass --resume to continue "
+                             "it, or choose another --output")
         if settings.resume:
             latest = latest_checkpoint(out)
             if latest is None:
@@ -779,10 +783,16 @@ class Finetuner:
             steps=self.step, final_loss=self.last_loss, num_lora_parameters=self.num_lora_parameters,
             resolution=self.pipe.config.resolution,
         )
-        return write_adapter_folder(
+        folder = write_adapter_folder(
             module.transformer, self.adapter_name, folder, task_info=info, task_embedding=embedding,
             model_card=card, dtype=SAVE_DTYPES[self.settings.save_dtype],
         )
+        total = sum(p.stat().st_size for p in folder.iterdir())
+        if total > MAX_ADAPTER_BYTES:
+            logger.warning("the adapter folder is %.0f MB, over the leaderboard's %d MB limit; use a lower --rank, "
+                           "fewer --targets or --save-dtype bfloat16", total / 1e6, MAX_ADAPTER_BYTES // 10**6)
+        logger.info("adapter written to %s (%.1f MB)", folder, total / 1e6)
+        return folder
 
     def write_heldout(self, folder: str | Path) -> Path:
         """Copy the held-out pairs (files byte for byte) with a ``manifest.json`` of this package's data-folder

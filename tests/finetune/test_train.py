@@ -182,6 +182,8 @@ def test_resume_gives_the_uninterrupted_weights(tiny_model_dir: Path, data_dir: 
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), key
+    with pytest.raises(ValueError, match="already holds checkpoints of an earlier run; pass --resume"):
+        finetune(_settings(data_dir, tmp_path / "a", **common), pipe=_pipe(tiny_model_dir))
     with pytest.raises(ValueError, match=r"different settings \(lr: 0.01 -> 0.005\)"):
         Finetuner(_settings(data_dir, tmp_path / "b", resume=True, **{**common, "lr": 5e-3}),
                   pipe=_pipe(tiny_model_dir)).train()
