@@ -143,8 +143,6 @@ class FinetuneSettings:
             if self.encoding is not None or self.prompt is not None:
                 raise ValueError("task, encoding/prompt: give --task for an existing task, or --new-task with "
                                  "--encoding and --prompt, not both")
-            if self.name in {t.value for t in Task}:
-                pass  # an adapter named after the task it improves is fine
         else:
             if self.encoding not in NEW_TASK_ENCODINGS:
                 raise ValueError(f"encoding: a new task needs --encoding, one of {', '.join(NEW_TASK_ENCODINGS)} "
@@ -805,8 +803,9 @@ class Finetuner:
         pairs = []
         for index in self.val_indices:
             sample = self.samples[index]
-            image = f"images/{sample.name}{sample.pair.image_path.suffix.lower()}"
-            target = f"targets/{sample.name}{sample.pair.target_path.suffix.lower()}"
+            stem = _slug(sample.name)
+            image = f"images/{stem}{sample.pair.image_path.suffix.lower()}"
+            target = f"targets/{stem}{sample.pair.target_path.suffix.lower()}"
             shutil.copyfile(sample.pair.image_path, folder / image)
             shutil.copyfile(sample.pair.target_path, folder / target)
             entry: dict[str, Any] = {"name": sample.name, "image": image, "target": target}
