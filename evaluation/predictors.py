@@ -171,7 +171,7 @@ class DiceptionPredictor(_Unsupported):
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
         batch_size: int = 8,
-        sets_per_call: int = 16,
+        sets_per_call: int = 8,
         name: str = "DICEPTION",
         variant: str | None = None,
     ) -> None:

@@ -725,10 +725,10 @@ def run_evaluation(
 
     # Rank 0: read every shard, score what no rank holds, merge.
     scores, samples = [], []
-    failed = {(f["benchmark"], f["sample_id"]) for f in failures}
+    failed = {(f["task"], f["benchmark"], f["sample_id"]) for f in failures}
     for plan in plans:
         plan.cache.reload()
-        rest = [i for i in plan.images if (plan.dataset, i) not in failed
+        rest = [i for i in plan.images if (plan.job.spec.task_id, plan.dataset, i) not in failed
                 and not plan.cache.has_all((i, m) for m in plan.items[i])]
         if rest:
             _work(predictor, plan, rest, failures, None)
