@@ -238,11 +238,9 @@ class DiceptionPredictor(_Unsupported):
         return np.asarray(out.predictions[0].depth, dtype=np.float32)
 
     def predict_normals(self, image: np.ndarray, *, sample_id: str) -> np.ndarray:
-        from diception_core.decoders import convert_normal_frame
-
         out = self._call(_check_image(image), Task.NORMAL)
-        normals = np.asarray(out.predictions[0].normals, dtype=np.float32)  # [H, W, 3] in the config's frame
-        return convert_normal_frame(normals, self.pipe.config.normal_frame, "marigold").astype(np.float32)
+        # The pipeline decodes normals into Marigold's frame whatever frame its config says the weights output.
+        return np.asarray(out.predictions[0].normals, dtype=np.float32)  # [H, W, 3]
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -44,9 +44,9 @@ def test_unknown_task_fails_with_the_known_ones() -> None:
     assert "known tasks" in proc.stderr
 
 
-def test_run_is_not_implemented_yet() -> None:
+def test_run_without_benchmarks_is_a_usage_error() -> None:
     proc = _run("run", "--model", "diception")
-    assert proc.returncode == 2 and "not implemented" in proc.stderr
+    assert proc.returncode == 2 and "--benchmarks" in proc.stderr
 
 
 def test_prepare_is_wired_to_run_prepare(monkeypatch, caplog) -> None:
