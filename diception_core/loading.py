@@ -127,8 +127,14 @@ def load_official_checkpoint(
             from huggingface_hub import hf_hub_download
 
             path = Path(hf_hub_download(source, DEFAULT_CHECKPOINT_FILE, revision=revision, token=token))
-        # weights_only: never a full unpickle of a downloaded file.
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # weights_only: never a full unpickle of a downloaded file. mmap avoids a second copy in memory; legacy
+        # (pre-zip) files cannot be memory-mapped, so they are read normally.
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, Mapping):
         raise CorruptModelError(f"{source}: expected a dict of state dicts, found {type(state).__name__}")
     missing = [k for k in OFFICIAL_KEYS if k not in state]
