@@ -1,7 +1,9 @@
 """Validation and run functions behind the tabs: plain functions of plain values, testable without a browser.
 
-Every bad input raises ``gr.Error`` with a message a user can act on, before any model work: the tabs call the
-``check_*`` functions in a fast unqueued step, and the run functions call them again (API clients skip that step).
+Every bad input raises ``gr.Error`` with a message a user can act on, before any model work: the tabs run the
+``check_*`` functions as Gradio validators (unqueued, at queue join: the message appears on the input at fault),
+and the run functions call them again. Gradio 6.31's page does not show errors raised by ``queue=False`` events,
+so the validation is a ``validator=`` rather than a separate ``.click(validate, queue=False).success(run)`` step.
 """
 
 from __future__ import annotations
@@ -87,6 +89,40 @@ class CompareResult:
 # ---------------------------------------------------------------------------------------------- validation
 
 
+class InputError(gr.Error):
+    """A ``gr.Error`` that names the input at fault (the parameter name), so the page can mark that input."""
+
+    def __init__(self, message: str, field: str, title: str = "Check the input") -> None:
+        super().__init__(message, title=title)
+        self.field = field
+
+
+def validation_results(check: Callable[..., Any], names: Sequence[str], values: Sequence[Any]) -> list[dict[str, Any]]:
+    """Run ``check(*values)`` and return one ``gr.validate`` per input: the input an ``InputError`` names (or the
+    first one, for other errors) carries the message. Gradio runs this at queue join, before any model work, and
+    shows the message on that input; API clients get the same refusal."""
+    try:
+        check(*values)
+    except InputError as err:
+        at = list(names).index(err.field) if err.field in names else 0
+        return [gr.validate(i != at, err.message if i == at else "") for i in range(len(names))]
+    except gr.Error as err:
+        return [gr.validate(i != 0, err.message if i == 0 else "") for i in range(len(names))]
+    return [gr.validate(True, "") for _ in names]
+
+
+def make_validator(check: Callable[..., Any]) -> Callable[..., list[dict[str, Any]]]:
+    """A Gradio ``validator=`` for an event whose inputs are ``check``'s parameters, in order."""
+    import inspect
+
+    names = list(inspect.signature(check).parameters)
+
+    def validator(*values: Any) -> list[dict[str, Any]]:
+        return validation_results(check, names, values)
+
+    return validator
+
+
 def max_pixels(server: ModelServer | None) -> int:
     config = None if server is None else server.config
     return int(getattr(config, "max_input_pixels", DEFAULT_MAX_PIXELS))
@@ -104,11 +140,11 @@ def check_image(image: Any, limit: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     from diception_core.image_io import ImageInputError, load_rgb  # torch: imported on first use, not at start-up
 
     if image is None or (isinstance(image, str) and not image.strip()):
-        raise gr.Error("No image: upload one (PNG, JPEG or WebP) or pick an example below.", title="No image")
+        raise InputError("No image: upload one (PNG, JPEG or WebP) or pick an example below.", "image", "No image")
     try:
         return load_rgb(image, max_pixels=limit)
     except ImageInputError as err:
-        raise gr.Error(str(err), title="Unusable image") from None
+        raise InputError(str(err), "image", "Unusable image") from None
 
 
 def check_points(points_json: str | None, width: int, height: int, *, required: bool) -> list[list[int]] | None:
@@ -119,18 +155,18 @@ def check_points(points_json: str | None, width: int, height: int, *, required: 
         points = state.points_from_json(points_json)
         normalize_points(points, width, height)
     except ValueError as err:
-        raise gr.Error(f"{err}. Points are a JSON list of [x, y] pixels, e.g. [[412, 230], [455, 260]].",
-                       title="Bad points") from None
+        raise InputError(f"{err}. Points are a JSON list of [x, y] pixels, e.g. [[412, 230], [455, 260]].",
+                         "points", "Bad points") from None
     if required and not points:
-        raise gr.Error("No points: click on the object you want segmented (up to 5 points, positive only).",
-                       title="No points")
+        raise InputError("No points: click on the object you want segmented (up to 5 points, positive only).",
+                         "points", "No points")
     return points or None
 
 
 def check_category(category: str | None) -> str:
     if category is None or not str(category).strip():
-        raise gr.Error(f"No category: pick one of COCO's {len(coco_categories())} categories "
-                       "(e.g. person, dog, car).", title="No category")
+        raise InputError(f"No category: pick one of COCO's {len(coco_categories())} categories "
+                         "(e.g. person, dog, car).", "category", "No category")
     return str(category).strip()
 
 
@@ -139,20 +175,23 @@ def check_run_settings(steps: Any, guidance: Any, seed: Any, randomize_seed: boo
         steps_value = int(steps)
         guidance_value = float(guidance)
     except (TypeError, ValueError):
-        raise gr.Error(f"Steps must be a whole number and guidance a number (got {steps!r}, {guidance!r}).") from None
+        raise InputError(f"Steps must be a whole number and guidance a number (got {steps!r}, {guidance!r}).",
+                         "steps") from None
     if steps_value != float(steps) or not STEPS_RANGE[0] <= steps_value <= STEPS_RANGE[1]:
-        raise gr.Error(f"Steps must be a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]} (got {steps}).")
+        raise InputError(f"Steps must be a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]} (got {steps}).",
+                         "steps")
     if not np.isfinite(guidance_value) or not GUIDANCE_RANGE[0] <= guidance_value <= GUIDANCE_RANGE[1]:
-        raise gr.Error(f"Guidance must lie from {GUIDANCE_RANGE[0]:g} to {GUIDANCE_RANGE[1]:g} (got {guidance}).")
+        raise InputError(f"Guidance must lie from {GUIDANCE_RANGE[0]:g} to {GUIDANCE_RANGE[1]:g} (got {guidance}).",
+                         "guidance")
     if randomize_seed:
         seed_value = secrets.randbelow(MAX_SEED + 1)
     else:
         try:
             seed_value = int(seed)
         except (TypeError, ValueError):
-            raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed!r}).") from None
+            raise InputError(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed!r}).", "seed") from None
         if seed_value != float(seed) or not 0 <= seed_value <= MAX_SEED:
-            raise gr.Error(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed}).")
+            raise InputError(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed}).", "seed")
     return RunSettings(steps=steps_value, guidance=guidance_value, seed=seed_value)
 
 
@@ -175,7 +214,7 @@ def check_task_request(
     try:
         spec = TASK_SPECS[Task.parse(task)]
     except ValueError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err), "task") from None
     rgb = check_image(image, max_pixels(server))
     height, width = rgb.shape[:2]
     points = check_points(points_json, width, height, required=spec.needs_points) if spec.needs_points else None
@@ -189,14 +228,14 @@ def _with_adapter(run: RunSettings, adapter: str | None, scale: Any, adapters: A
     if not adapter:
         return run
     if adapters is None:
-        raise gr.Error("Adapters are not available in this app.")
+        raise InputError("Adapters are not available in this app.", "adapter")
     folder, label = adapters.resolve(adapter)
     try:
         scale_value = float(scale)
     except (TypeError, ValueError):
-        raise gr.Error(f"Adapter scale must be a number (got {scale!r}).") from None
+        raise InputError(f"Adapter scale must be a number (got {scale!r}).", "adapter_scale") from None
     if not np.isfinite(scale_value) or not 0.0 <= scale_value <= 2.0:
-        raise gr.Error(f"Adapter scale must lie from 0 to 2 (got {scale}).")
+        raise InputError(f"Adapter scale must lie from 0 to 2 (got {scale}).", "adapter_scale")
     return RunSettings(run.steps, run.guidance, run.seed, folder, label, scale_value)
 
 
@@ -268,7 +307,7 @@ class AdapterCatalog:
                 if folder.is_dir():
                     return folder, f"{sub['name']} (leaderboard #{key})"
         known = ", ".join(v for _, v in self.choices() if v) or "none"
-        raise gr.Error(f"Unknown adapter {value!r}; available: {known}. Refresh the adapter list.")
+        raise InputError(f"Unknown adapter {value!r}; available: {known}. Refresh the adapter list.", "adapter")
 
 
 # ---------------------------------------------------------------------------------------------- points (clicks)
@@ -426,7 +465,7 @@ def check_all_tasks_request(
 ) -> tuple[list[Job], RunSettings]:
     check_model(server)
     if not tasks:
-        raise gr.Error("No tasks: tick at least one task to run.", title="No tasks")
+        raise InputError("No tasks: tick at least one task to run.", "tasks", "No tasks")
     rgb = check_image(image, max_pixels(server))
     height, width = rgb.shape[:2]
     jobs = []
@@ -434,7 +473,7 @@ def check_all_tasks_request(
         try:
             spec = TASK_SPECS[Task.parse(task)]
         except ValueError as err:
-            raise gr.Error(str(err)) from None
+            raise InputError(str(err), "tasks") from None
         points = check_points(points_json, width, height, required=True) if spec.needs_points else None
         category_value = check_category(category) if spec.needs_category else None
         jobs.append(Job(spec.task.value, rgb, points, category_value))
@@ -477,7 +516,7 @@ def check_compare_request(
 ) -> tuple[Job, str, RunSettings]:
     check_model(server)
     if mode not in COMPARE_MODES:
-        raise gr.Error(f"Unknown comparison {mode!r}; pick one of: {', '.join(COMPARE_MODES)}.")
+        raise InputError(f"Unknown comparison {mode!r}; pick one of: {', '.join(COMPARE_MODES)}.", "mode")
     rgb = check_image(image, max_pixels(server))
     height, width = rgb.shape[:2]
     run = check_run_settings(steps, guidance, seed, randomize_seed)
@@ -521,19 +560,19 @@ def check_adapter_request(
 
     check_model(server)
     if not adapter:
-        raise gr.Error("No adapter: pick one in the list (local adapter folders and scored leaderboard "
-                       f"submissions; put folders in `{adapters.adapters_dir}`).", title="No adapter")
+        raise InputError("No adapter: pick one in the list (local adapter folders and scored leaderboard "
+                         f"submissions; put folders in `{adapters.adapters_dir}`).", "adapter", "No adapter")
     rgb = check_image(image, max_pixels(server))
     run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)
     try:
         info = read_adapter_task(run.adapter)
     except AdapterError as err:
-        raise gr.Error(str(err)) from None
+        raise InputError(str(err), "adapter") from None
     points = None
     if info.task is not None and TASK_SPECS[info.task].needs_points:
         points = check_points(points_json, rgb.shape[1], rgb.shape[0], required=True)
     if info.task is not None and TASK_SPECS[info.task].needs_category:
-        raise gr.Error("This adapter needs a category: use it from the Instances by category tab.")
+        raise InputError("This adapter needs a category: use it from the Instances by category tab.", "adapter")
     return TaskRequest(Job("adapter", rgb, points), run)
 
 

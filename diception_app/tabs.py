@@ -1,8 +1,8 @@
 """Tab builders: each lays out one tab inside the caller's ``gr.Blocks`` and wires it to ``callbacks``.
 
-Every model run is a fast unqueued validation step followed by the queued run:
-``button.click(validate, queue=False).success(run, api_name=<task id>)``. The run endpoints take real components
-only (points as IDS.md's JSON string), so ``gradio_client`` can call them by ``api_name``.
+Every model run is validated before it is queued: ``button.click(run, validator=make_validator(validate),
+api_name=<task id>)`` (the validator runs unqueued at queue join and marks the input at fault). The run endpoints
+take real components only (points as IDS.md's JSON string), so ``gradio_client`` can call them by ``api_name``.
 """
 
 from __future__ import annotations
@@ -228,9 +228,10 @@ def build_task_tab(ctx: AppContext, task: Task) -> ResultPanel:
         extra = widget.points if widget else category
         validate, run, example = _task_functions(ctx, task, result)
         inputs = [image, *([extra] if extra is not None else []), *panel.inputs]
-        event = run_button.click(validate, inputs=inputs, queue=False, api_visibility="private")
-        ctx.gpu_events[task.value] = event.success(run, inputs=inputs, outputs=result.outputs, api_name=task.value,
-                                                   **ctx.gpu_kwargs)
+        ctx.gpu_events[task.value] = run_button.click(
+            run, inputs=inputs, outputs=result.outputs, api_name=task.value,
+            validator=callbacks.make_validator(validate), **ctx.gpu_kwargs,
+        )
         gr.Examples(_task_examples(task), inputs=[image, *([extra] if extra is not None else [])],
                     outputs=result.outputs, fn=example, **_examples_kwargs())
     return result
@@ -346,10 +347,10 @@ def build_all_tasks_tab(ctx: AppContext) -> None:
             r = callbacks.run_all_tasks(server, jobs, run_settings, settings=ctx.settings)
             return [r.gallery, r.notes, [str(p) for p in r.files], str(r.zip_path), r.settings]
 
-        event = run_button.click(validate, inputs=inputs, queue=False, api_visibility="private")
-        ctx.gpu_events["all_tasks"] = event.success(run, inputs=inputs, outputs=[gallery, notes, files, zip_button,
-                                                                                 shown], api_name="all_tasks",
-                                                    **ctx.gpu_kwargs)  # fmt: skip
+        ctx.gpu_events["all_tasks"] = run_button.click(
+            run, inputs=inputs, outputs=[gallery, notes, files, zip_button, shown], api_name="all_tasks",
+            validator=callbacks.make_validator(validate), **ctx.gpu_kwargs,
+        )
         gr.Examples([[example_path("street.jpg")], [example_path("tabletop.jpg")]], inputs=[image])
 
 
@@ -385,9 +386,10 @@ def build_compare_tab(ctx: AppContext) -> None:
             return [gr.Image(value=r.ours, label=r.labels[0]), gr.Image(value=r.theirs, label=r.labels[1]),
                     r.details]
 
-        event = run_button.click(validate, inputs=inputs, queue=False, api_visibility="private")
-        ctx.gpu_events["compare"] = event.success(run, inputs=inputs, outputs=[ours, theirs, details],
-                                                  api_name="compare", **ctx.gpu_kwargs)
+        ctx.gpu_events["compare"] = run_button.click(
+            run, inputs=inputs, outputs=[ours, theirs, details], api_name="compare",
+            validator=callbacks.make_validator(validate), **ctx.gpu_kwargs,
+        )
         gr.Examples([[example_path("street.jpg"), COMPARE_SAM, EXAMPLE_POINTS["street.jpg"]],
                      [example_path("corridor.jpg"), COMPARE_MODES[1], "[]"]], inputs=[image, mode, widget.points])
 
@@ -424,9 +426,10 @@ def build_adapter_tab(ctx: AppContext, demo: gr.Blocks) -> ResultPanel:
                                                   guidance, seed, randomize_seed)
             return result.values(callbacks.run_task(server, req, settings=ctx.settings))
 
-        event = run_button.click(validate, inputs=inputs, queue=False, api_visibility="private")
-        ctx.gpu_events["adapter_task"] = event.success(run, inputs=inputs, outputs=result.outputs,
-                                                       api_name="adapter_task", **ctx.gpu_kwargs)
+        ctx.gpu_events["adapter_task"] = run_button.click(
+            run, inputs=inputs, outputs=result.outputs, api_name="adapter_task",
+            validator=callbacks.make_validator(validate), **ctx.gpu_kwargs,
+        )
 
         def choices() -> gr.Dropdown:
             return gr.Dropdown(choices=[("none", NO_ADAPTER), *adapters.choices()[1:]])

@@ -106,6 +106,21 @@ def test_unknown_task(server, image_path):
         _request(server, image_path, "segment_everything")
 
 
+def test_validator_marks_the_input_at_fault(server, image_path):
+    def check(image, points, steps):
+        return _request(server, image, "point_segmentation", points, steps=steps)
+
+    validator = callbacks.make_validator(check)
+    ok = validator(str(image_path), "[[1, 1]]", 2)
+    assert [v["is_valid"] for v in ok] == [True, True, True]
+    no_points = validator(str(image_path), "[]", 2)
+    assert [v["is_valid"] for v in no_points] == [True, False, True] and "No points" in no_points[1]["message"]
+    bad_steps = validator(str(image_path), "[[1, 1]]", 99)
+    assert [v["is_valid"] for v in bad_steps] == [True, True, False]
+    no_image = validator(None, "[[1, 1]]", 2)
+    assert not no_image[0]["is_valid"] and "No image" in no_image[0]["message"]
+
+
 # ---------------------------------------------------------------------------------------------- the model banner
 
 
