@@ -17,7 +17,7 @@ import gradio as gr
 from diception_core.config import DiceptionConfig
 from diception_core.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
 
-from . import callbacks
+from . import callbacks, state
 from .callbacks import COMPARE_MODES, COMPARE_SAM, NO_ADAPTER, AdapterCatalog
 from .serving import ModelServer
 from .settings import AppSettings
@@ -135,7 +135,7 @@ def build_click_widget(image: gr.Image, prefix: str) -> ClickWidget:
     and the points as IDS.md JSON (what the API takes). Points reset when a new image is uploaded."""
     view = gr.Image(label="Click on the object", interactive=False, type="numpy", format="png",
                     elem_id=f"{prefix}-click-view", buttons=["fullscreen"])
-    counter = gr.Markdown(callbacks.counter("[]"), elem_id=f"{prefix}-counter", elem_classes=["points-counter"])
+    counter = gr.Markdown(state.counter_text([]), elem_id=f"{prefix}-counter", elem_classes=["points-counter"])
     with gr.Row():
         undo = gr.Button("Undo last point", size="sm", elem_id=f"{prefix}-undo")
         clear = gr.Button("Clear points", size="sm", elem_id=f"{prefix}-clear")

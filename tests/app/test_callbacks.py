@@ -415,3 +415,18 @@ def test_adapter_run_end_to_end(fresh_tiny_pipe, image_path, tmp_path, monkeypat
     assert result.settings["task"] == "highlight"
     plain = callbacks.run_task(srv, _request(srv, image_path, "depth"))
     assert plain.settings["adapter"] is None and pipe.active_adapter is None
+
+
+def test_progress_advances_per_denoising_step(server, monkeypatch):
+    calls = []
+
+    class RecordingProgress:
+        def __call__(self, progress, desc=None, total=None, unit="steps"):
+            calls.append((progress, desc))
+
+    monkeypatch.setattr(gr, "Progress", RecordingProgress)
+    image = np.zeros((16, 16, 3), np.uint8)
+    jobs = [serving.Job("depth", image), serving.Job("normal", image)]
+    outputs = serving.run_jobs(jobs, 2, 1.0, 0, None, 1.0)
+    assert len(outputs) == 2
+    assert calls == [((1, 4), "Denoising"), ((2, 4), "Denoising"), ((3, 4), "Denoising"), ((4, 4), "Denoising")]

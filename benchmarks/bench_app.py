@@ -1,0 +1,164 @@
+"""Time to interactive for ``python app.py --model tiny`` and tiny-model run latency; prints JSON.
+
+    python benchmarks/bench_app.py [--runs 3]
+
+Measures, from the moment the process is started:
+- ``served_s``: the page's HTML is served (HTTP 200 on ``/``);
+- ``interactive_s``: Chromium (when ``/usr/bin/chromium`` and playwright are present) has rendered the page and a
+  click on the Depth tab's run button shows the "No image" validation message, i.e. the UI answers;
+- ``model_ready_s``: the background load of the tiny model has finished (from the app's log);
+then the latency of tiny runs through ``gradio_client`` (depth at 1 and 28 steps, point segmentation at 28 steps,
+median of ``--runs``), as a user of the HTTP API sees it (upload, run, downloads fetched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "assets" / "examples" / "street.jpg"
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_served(url: str, process: subprocess.Popen, start: float, timeout_s: float = 120.0) -> float:
+    while time.perf_counter() - start < timeout_s:
+        if process.poll() is not None:
+            raise RuntimeError(f"app exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the app was not served in time")
+
+
+def open_browser():
+    """Chromium started before the app (a user's browser is already open); None without chromium / playwright."""
+    if not CHROMIUM.exists():
+        return None, None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None, None
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+    return playwright, browser
+
+
+def wait_interactive(browser, url: str, start: float) -> float | None:
+    """Load the page and click Run on the empty Depth tab until the validation message appears."""
+    if browser is None:
+        return None
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#depth-run").click()
+    page.locator("#depth-image .validation-error").first.wait_for()
+    elapsed = time.perf_counter() - start
+    page.close()
+    return elapsed
+
+
+def model_ready_seconds(log: Path, start_wall: float, timeout_s: float = 120.0) -> float | None:
+    """Seconds from process start to the "model ... ready" log line (its timestamp)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        text = log.read_text(errors="replace")
+        match = re.search(r"^(\S+ \S+),(\d+) INFO diception_app.serving: model \S+ ready", text, re.MULTILINE)
+        if match:
+            stamp = time.mktime(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")) + int(match.group(2)) / 1000
+            return round(stamp - start_wall, 2)
+        time.sleep(0.1)
+    return None
+
+
+def timed_runs(url: str, runs: int) -> dict[str, float]:
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    image = handle_file(str(EXAMPLE))
+    cases = {
+        "depth_1_step_s": {"api_name": "/depth", "steps": 1, "guidance": 1.0},
+        "depth_28_steps_s": {"api_name": "/depth", "steps": 28, "guidance": 2.0},
+        "point_segmentation_28_steps_s": {"api_name": "/point_segmentation", "steps": 28, "guidance": 2.0,
+                                          "points": "[[300, 340]]"},
+    }
+    client.predict(image, steps=1, guidance=1.0, api_name="/depth")  # warm-up: waits for the model
+    results = {}
+    for name, kwargs in cases.items():
+        seconds = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            client.predict(image, **kwargs)
+            seconds.append(time.perf_counter() - started)
+        results[name] = round(statistics.median(seconds), 3)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False",
+               DICEPTION_LEADERBOARD_DB=str(work / "lb.db"), GRADIO_EXAMPLES_CACHE=str(work / "examples"),
+               PYTHONUNBUFFERED="1")
+    # Build the tiny preset first (once per cache) so start-up measures loading, not building.
+    subprocess.run([sys.executable, "-c", "from diception_core.tiny import tiny_model_folder; tiny_model_folder()"],
+                   cwd=REPO, env=env, check=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = work / "app.log"
+    playwright, browser = open_browser()
+    with open(log, "w") as handle:
+        start_wall, start = time.time(), time.perf_counter()
+        process = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--port", str(port)], cwd=REPO,
+                                   env=env, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        served = wait_served(url, process, start)
+        interactive = wait_interactive(browser, url, start)
+        ready = model_ready_seconds(log, start_wall)
+        latency = timed_runs(url, args.runs)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        if browser is not None:
+            browser.close()
+            playwright.stop()
+    print(json.dumps({
+        "served_s": round(served, 2),
+        "interactive_s": None if interactive is None else round(interactive, 2),
+        "model_ready_s": ready,
+        **latency,
+        "runs": args.runs,
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
