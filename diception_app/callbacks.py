@@ -132,7 +132,8 @@ def check_model(server: ModelServer) -> None:
     """Refuse at once when the model failed to load (loading still in progress is fine: the run waits)."""
     status = server.status()
     if status.state == "failed":
-        raise gr.Error(status.banner.replace("**", ""), title="Model not available")
+        raise gr.Error(f"The DICEPTION model is not available: {status.reason.replace('`', '')} The banner at the top "
+                       "of the page says how to fix it.", title="Model not available")
 
 
 def check_image(image: Any, limit: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -37,6 +37,7 @@ class ModelUnavailable(RuntimeError):
 class ModelStatus:
     state: str  # "idle" | "loading" | "ready" | "failed"
     banner: str  # Markdown for the task tabs' banner ("" when nothing needs saying)
+    reason: str = ""  # what went wrong, in one or two sentences (the banner adds the fix)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class ModelServer:
         self._pipe: Any = None
         self._state = "idle"
         self._error = ""
+        self._reason = ""
         self._loaded = threading.Event()
         self._state_lock = threading.Lock()
         self.run_lock = threading.Lock()  # the pipeline's adapter state and modules are shared
@@ -120,9 +122,9 @@ class ModelServer:
                 raise ModelLoadError(f"No model folder at `{spec}` (`DICEPTION_MODEL`).")
             pipe = self._loader(self.settings)
         except ModelLoadError as err:
-            self._fail(missing_model_message(spec, str(err)))
+            self._fail(str(err))
         except (FileNotFoundError, ValueError, OSError, RuntimeError, ImportError) as err:
-            self._fail(missing_model_message(spec, f"Loading `{spec}` failed: {type(err).__name__}: {err}"))
+            self._fail(f"Loading `{spec}` failed: {type(err).__name__}: {err}")
         else:
             self._pipe = pipe
             self.load_seconds = time.perf_counter() - started
@@ -132,16 +134,17 @@ class ModelServer:
         finally:
             self._loaded.set()
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, reason: str) -> None:
+        message = missing_model_message(self.settings.model, reason)
         logger.error("model unavailable: %s", message)
         with self._state_lock:
-            self._state, self._error = "failed", message
+            self._state, self._error, self._reason = "failed", message, reason
 
     def status(self) -> ModelStatus:
         with self._state_lock:
-            state, error = self._state, self._error
+            state, error, reason = self._state, self._error, self._reason
         if state == "failed":
-            return ModelStatus(state, error)
+            return ModelStatus(state, error, reason)
         if state in ("idle", "loading"):
             return ModelStatus(state, f"⏳ Loading the model `{self.settings.model}`... The first run waits for it.")
         untrained = bool(getattr(self._pipe.config, "untrained", False))

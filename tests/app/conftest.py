@@ -82,3 +82,26 @@ def tiny_app(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def app_without_model(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[RunningApp]:
+    """``python app.py`` with ``DICEPTION_MODEL`` naming a folder that does not exist: it must still come up."""
+    work = tmp_path_factory.mktemp("no-model-app")
+    env = app_environment(work)
+    env["DICEPTION_MODEL"] = str(work / "diception-model")
+    port = free_port()
+    log = work / "app.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO_ROOT, env=env,
+                                   stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        yield RunningApp(url, log, wait_until_served(url, process, START_TIMEOUT_S, log))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -258,3 +258,33 @@ def test_leaderboard_tab(page, shots):
     page.wait_for_selector("#leaderboard-table")
     wait_for_text(page, "#leaderboard-table", r"DICEPTION")
     page.screenshot(path=str(shots / "leaderboard.png"), full_page=True)
+
+
+def test_example_fills_image_and_points_and_runs(page, shots):
+    open_tab(page, "Point segmentation")
+    page.locator("#tab-point_segmentation .gallery-item, #tab-point_segmentation tbody tr").first.click()
+    wait_for_text(page, "#point_segmentation-files", r"_mask\.png")
+    assert wait_for_points(page, "point_segmentation", 2) == [[300, 340], [300, 420]]
+    wait_for_text(page, "#point_segmentation-counter", "2/5")
+    page.screenshot(path=str(shots / "example_point_segmentation.png"), full_page=True)
+
+
+def test_missing_model_banner_and_working_leaderboard(browser, app_without_model, shots):
+    url, started_s = app_without_model.url, app_without_model.started_s
+    assert started_s < 30, f"the app took {started_s:.1f} s to serve without a model"
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(RUN_TIMEOUT_MS)
+    try:
+        page.goto(url)
+        banner = wait_for_text(page, "#model-banner", "diception_coreconvert--out")
+        assert "notavailable" in banner and "DICEPTION_MODEL=" in banner
+        assert page.locator("#model-banner").count() == 1
+        upload(page, "depth", EXAMPLES / "street.jpg")
+        page.locator("#depth-run").click()
+        page.locator("#depth-image .validation-error", has_text="not available").first.wait_for()
+        page.screenshot(path=str(shots / "missing_model.png"), full_page=True)
+        open_tab(page, "Leaderboard")
+        wait_for_text(page, "#leaderboard-table", r"DICEPTION")
+    finally:
+        context.close()
