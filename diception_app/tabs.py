@@ -188,8 +188,9 @@ def build_result_panel(prefix: str, *, point_cloud: bool = False) -> ResultPanel
     if point_cloud:
         model3d = gr.Model3D(label="Point cloud (from relative depth; a shape preview)", display_mode="point_cloud",
                              interactive=False, height=360, elem_id=f"{prefix}-pointcloud")
-    files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id=f"{prefix}-files")
-    zip_button = gr.File(label="Download all (.zip)", interactive=False, elem_id=f"{prefix}-zip")
+    files = gr.File(label="Downloads", file_count="multiple", interactive=False, height=240,
+                    elem_id=f"{prefix}-files")
+    zip_button = gr.File(label="Download all (.zip)", interactive=False, height=90, elem_id=f"{prefix}-zip")
     settings = gr.JSON(label="Settings used", elem_id=f"{prefix}-settings")
     return ResultPanel(slider, model3d, files, zip_button, settings, notes)
 
@@ -328,8 +329,9 @@ def build_all_tasks_tab(ctx: AppContext) -> None:
                 gallery = gr.Gallery(label="Results", columns=3, height=420, elem_id="all-gallery",
                                      interactive=False)
                 notes = gr.Markdown(elem_classes=["result-notes"])
-                files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="all-files")
-                zip_button = gr.File(label="Download all (.zip)", interactive=False, elem_id="all-zip")
+                files = gr.File(label="Downloads", file_count="multiple", interactive=False, height=240,
+                                elem_id="all-files")
+                zip_button = gr.File(label="Download all (.zip)", interactive=False, height=90, elem_id="all-zip")
                 shown = gr.JSON(label="Settings used", elem_id="all-settings")
         inputs = [image, tasks, widget.points, category, *panel.inputs]
 

@@ -430,3 +430,16 @@ def test_progress_advances_per_denoising_step(server, monkeypatch):
     outputs = serving.run_jobs(jobs, 2, 1.0, 0, None, 1.0)
     assert len(outputs) == 2
     assert calls == [((1, 4), "Denoising"), ((2, 4), "Denoising"), ((3, 4), "Denoising"), ((4, 4), "Denoising")]
+
+
+def test_gpu_function_arguments_and_results_pickle(server, image_path):
+    """On ZeroGPU the GPU functions run in another process: what crosses the boundary must pickle."""
+    import pickle
+
+    request = _request(server, image_path, "semantic_segmentation", category="person")
+    args = ([request.job], 1, 1.0, 0, Path("adapters/x"), 1.0)
+    assert pickle.loads(pickle.dumps(args))[0][0].category == "person"
+    outputs = serving.run_jobs([request.job, serving.Job("pose", request.job.image)], 1, 1.0, 0, None, 1.0)
+    restored = pickle.loads(pickle.dumps(outputs))
+    assert restored[0].settings == outputs[0].settings
+    assert np.array_equal(restored[1].predictions[0].rgb, outputs[1].predictions[0].rgb)
