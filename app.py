@@ -96,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_EXAMPLES_CACHE", _examples_cache_dir(settings.model))
     server = configure(settings)
     if settings.zero_gpu:
-        # ZeroGPU expects the model on CUDA (its emulation) in the main process before serving.
+        # ZeroGPU expects the models on CUDA (its emulation) in the main process before serving.
         server.start(background=False)
+        server.preload_predictors()
     demo = build_demo(settings, server=server)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css_paths=CSS_PATHS,
                 footer_links=["api", "settings"], prevent_thread_lock=True)

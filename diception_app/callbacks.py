@@ -546,9 +546,8 @@ def run_comparison(
     else:
         theirs_vis = visualize.colorize_depth(np.asarray(theirs, dtype=np.float32))
         other = "Depth Anything"
-    details = {"diception": describe_settings(server, ours.settings, run),
-               "specialist": getattr(server.predictor(kind), "describe", dict)(),
-               **{k: round(v, 3) for k, v in timings.items()}}
+    details = {"diception": describe_settings(server, ours.settings, run), "specialist": timings.get("specialist"),
+               **{k: round(v, 3) for k, v in timings.items() if isinstance(v, float)}}
     return CompareResult(visualization(prediction), theirs_vis, ("DICEPTION", other), details)
 
 

@@ -191,6 +191,14 @@ class ModelServer:
         self._predictors[kind] = made
         return made
 
+    def preload_predictors(self) -> None:
+        """Create the Compare specialists now (ZeroGPU: in the main process, so each GPU call finds them)."""
+        for kind in ("sam", "depth_anything"):
+            try:
+                self.predictor(kind)
+            except ModelUnavailable as err:
+                logger.warning("Compare tab: %s", err)
+
     # ------------------------------------------------------------------ adapters
     def activate_adapter(self, pipe: Any, folder: Path | None, scale: float) -> str | None:
         """Make ``folder``'s adapter the active one at ``scale`` (loading it once), or none; returns its name."""
@@ -270,12 +278,15 @@ def compare_seconds(job: Job, kind: str, steps: int, *_: Any, **__: Any) -> int:
 
 
 @spaces.GPU(duration=compare_seconds)
-def run_compare(job: Job, kind: str, steps: int, guidance: float, seed: int) -> tuple[Any, Any, dict[str, float]]:
-    """DICEPTION and a specialist on the same image (and clicks): (DICEPTION output, specialist result, seconds)."""
+def run_compare(
+    job: Job, kind: str, steps: int, guidance: float, seed: int
+) -> tuple[Any, Any, dict[str, Any]]:
+    """DICEPTION and a specialist on the same image (and clicks): (DICEPTION output, specialist result, details:
+    seconds each and the specialist's description)."""
     server = get_server()
     pipe = server.pipeline()
     specialist = server.predictor(kind)
-    timings: dict[str, float] = {}
+    timings: dict[str, Any] = {}
     with server.run_lock:
         server.activate_adapter(pipe, None, 1.0)
         started = time.perf_counter()
@@ -288,4 +299,5 @@ def run_compare(job: Job, kind: str, steps: int, guidance: float, seed: int) -> 
         else:
             theirs = specialist.predict_depth(job.image, sample_id="compare")
         timings["specialist_s"] = time.perf_counter() - started
-    return ours, theirs, timings
+    describe = getattr(specialist, "describe", None)
+    return ours, theirs, {**timings, "specialist": describe() if callable(describe) else {}}

@@ -299,17 +299,9 @@ def test_compare_depth_with_a_fake_specialist(server, image_path):
     def fake_runner(job, kind, steps, guidance, seed):
         ours = server.pipeline()(job.image, job.task, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
         return ours, np.linspace(0, 1, job.image.shape[0] * job.image.shape[1], dtype=np.float32).reshape(
-            job.image.shape[:2]), {"diception_s": 0.1, "specialist_s": 0.1}
+            job.image.shape[:2]), {"diception_s": 0.1, "specialist_s": 0.1, "specialist": {"model": {"name": "fake"}}}
 
-    class FakePredictor:
-        def describe(self):
-            return {"model": {"name": "fake"}}
-
-    server._predictors["depth_anything"] = FakePredictor()
-    try:
-        result = callbacks.run_comparison(server, job, kind, run, runner=fake_runner)
-    finally:
-        server._predictors.pop("depth_anything")
+    result = callbacks.run_comparison(server, job, kind, run, runner=fake_runner)
     assert result.ours.shape == result.theirs.shape == (48, 80, 3)
     assert result.labels == ("DICEPTION", "Depth Anything") and result.details["specialist"]["model"]["name"] == "fake"
 
@@ -443,3 +435,12 @@ def test_gpu_function_arguments_and_results_pickle(server, image_path):
     restored = pickle.loads(pickle.dumps(outputs))
     assert restored[0].settings == outputs[0].settings
     assert np.array_equal(restored[1].predictions[0].rgb, outputs[1].predictions[0].rgb)
+
+
+def test_compare_with_the_tiny_depth_anything(server, image_path):
+    job, kind, run = callbacks.check_compare_request(server, str(image_path), callbacks.COMPARE_DEPTH, "[]", 1, 1.0,
+                                                     0, False)
+    result = callbacks.run_comparison(server, job, kind, run)
+    assert result.ours.shape == result.theirs.shape == (48, 80, 3) and result.theirs.dtype == np.uint8
+    assert result.details["specialist"]["model"]["name"] == "Depth Anything"
+    assert result.details["specialist_s"] >= 0 and result.details["diception"]["steps"] == 1
