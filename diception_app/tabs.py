@@ -133,7 +133,8 @@ class ClickWidget:
 def build_click_widget(image: gr.Image, prefix: str) -> ClickWidget:
     """Point clicks on ``image``: a view with the points drawn at their pixels, an "n / 5" counter, undo, clear,
     and the points as IDS.md JSON (what the API takes). Points reset when a new image is uploaded."""
-    view = gr.Image(label="Click on the object", interactive=False, type="numpy", format="png",
+    # webp keeps each redraw of a large photo small; the picture keeps the original size, so clicks map 1:1.
+    view = gr.Image(label="Click on the object", interactive=False, type="numpy", format="webp",
                     elem_id=f"{prefix}-click-view", buttons=["fullscreen"])
     counter = gr.Markdown(state.counter_text([]), elem_id=f"{prefix}-counter", elem_classes=["points-counter"])
     with gr.Row():
