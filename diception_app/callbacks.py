@@ -22,7 +22,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from diception_core.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
+from diception_core.tasks import TASK_SPECS, Task, coco_categories
 
 from . import state
 from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs
@@ -445,6 +445,10 @@ def run_task(
     stem = output.settings.get("task") or request.job.task
     written = write_prediction_files(prediction, out_dir, stem=_safe_stem(stem))
     shown = describe_settings(server, output.settings, run)
+    if request.job.points:
+        shown["points"] = request.job.points
+    if request.job.category:
+        shown["category"] = request.job.category
     settings_path = out_dir / f"{_safe_stem(stem)}_settings.json"
     settings_path.write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")
     files = [*written.values(), settings_path]
@@ -574,6 +578,3 @@ def check_adapter_request(
     if info.task is not None and TASK_SPECS[info.task].needs_category:
         raise InputError("This adapter needs a category: use it from the Instances by category tab.", "adapter")
     return TaskRequest(Job("adapter", rgb, points), run)
-
-
-MAX_POINTS_TEXT = f"The model takes up to {MAX_POINTS} positive points (no negative points)."
