@@ -444,3 +444,20 @@ def test_compare_with_the_tiny_depth_anything(server, image_path):
     assert result.ours.shape == result.theirs.shape == (48, 80, 3) and result.theirs.dtype == np.uint8
     assert result.details["specialist"]["model"]["name"] == "Depth Anything"
     assert result.details["specialist_s"] >= 0 and result.details["diception"]["steps"] == 1
+
+
+def test_building_the_page_imports_no_torch(tmp_path):
+    """The page must be served within seconds: torch (and the model) load after it, in the background."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, app\n"
+            "from diception_app.settings import AppSettings\n"
+            "app.build_demo(AppSettings(model='tiny'), store_factory=None)\n"
+            "print('torch' in sys.modules, 'diffusers' in sys.modules)\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GRADIO_EXAMPLES_CACHE": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False False"
