@@ -196,10 +196,35 @@ def build_result_panel(prefix: str, *, point_cloud: bool = False) -> ResultPanel
     return ResultPanel(slider, model3d, files, zip_button, settings, notes)
 
 
+class ImageInput(gr.Image):
+    """``gr.Image`` (same page element) whose unreadable uploads are refused with a message a user can act on.
+
+    Gradio opens an uploaded image before any handler or validator sees it; a file PIL cannot identify would
+    otherwise fail there with Gradio's generic "Could not preprocess input component" text.
+    """
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload: Any) -> Any:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return super().preprocess(payload)
+        except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+            raise callbacks.InputError(
+                "image: not an image file this app can read, or too large to decode safely "
+                f"({type(err).__name__}); try a PNG, JPEG or WebP under 40 megapixels.", "image", "Unusable image",
+            ) from None
+        except OSError as err:
+            raise callbacks.InputError(f"image: the file is corrupt or truncated ({err}); re-export it.", "image",
+                                       "Unusable image") from None
+
+
 def _image_input(prefix: str) -> gr.Image:
     # filepath + image_mode=None: the file as uploaded, so our checks (size, corrupt, EXIF, modes) apply to it.
-    return gr.Image(label="Image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                    elem_id=f"{prefix}-image", height=320)
+    return ImageInput(label="Image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                      elem_id=f"{prefix}-image", height=320)
 
 
 def _examples_kwargs() -> dict[str, Any]:

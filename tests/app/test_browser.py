@@ -288,3 +288,13 @@ def test_missing_model_banner_and_working_leaderboard(browser, app_without_model
         wait_for_text(page, "#leaderboard-table", r"DICEPTION")
     finally:
         context.close()
+
+
+def test_corrupt_upload_is_refused_with_a_clear_message(page, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((EXAMPLES / "street.jpg").read_bytes()[:100])
+    open_tab(page, "Depth")
+    page.locator("#depth-image input[type=file]").set_input_files(str(broken))
+    page.wait_for_timeout(500)
+    page.locator("#depth-run").click()
+    page.get_by_text("corrupt or truncated").first.wait_for()
