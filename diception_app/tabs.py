@@ -196,21 +196,21 @@ def build_result_panel(prefix: str, *, point_cloud: bool = False) -> ResultPanel
     return ResultPanel(slider, model3d, files, zip_button, settings, notes)
 
 
-class ImageInput(gr.Image):
-    """``gr.Image`` (same page element) whose unreadable uploads are refused with a message a user can act on.
+def refuse_unreadable_uploads(image: gr.Image) -> gr.Image:
+    """Make ``image`` refuse files PIL cannot read with a message a user can act on.
 
     Gradio opens an uploaded image before any handler or validator sees it; a file PIL cannot identify would
-    otherwise fail there with Gradio's generic "Could not preprocess input component" text.
+    otherwise fail there with Gradio's generic "Could not preprocess input component" text. The instance's
+    ``preprocess`` is wrapped rather than subclassing ``gr.Image``: Gradio writes a ``.pyi`` stub next to the module
+    of every component subclass when it is defined.
     """
+    from PIL import Image, UnidentifiedImageError
 
-    def get_block_name(self) -> str:
-        return "image"
+    original = image.preprocess
 
-    def preprocess(self, payload: Any) -> Any:
-        from PIL import Image, UnidentifiedImageError
-
+    def preprocess(payload: Any) -> Any:
         try:
-            return super().preprocess(payload)
+            return original(payload)
         except (UnidentifiedImageError, Image.DecompressionBombError) as err:
             raise callbacks.InputError(
                 "image: not an image file this app can read, or too large to decode safely "
@@ -220,11 +220,14 @@ class ImageInput(gr.Image):
             raise callbacks.InputError(f"image: the file is corrupt or truncated ({err}); re-export it.", "image",
                                        "Unusable image") from None
 
+    image.preprocess = preprocess
+    return image
+
 
 def _image_input(prefix: str) -> gr.Image:
     # filepath + image_mode=None: the file as uploaded, so our checks (size, corrupt, EXIF, modes) apply to it.
-    return ImageInput(label="Image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                      elem_id=f"{prefix}-image", height=320)
+    return refuse_unreadable_uploads(gr.Image(label="Image", type="filepath", image_mode=None,
+                                              sources=["upload", "clipboard"], elem_id=f"{prefix}-image", height=320))
 
 
 def _examples_kwargs() -> dict[str, Any]:
