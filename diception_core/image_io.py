@@ -126,7 +126,8 @@ def _from_array(array: np.ndarray, max_pixels: int, name: str) -> np.ndarray:
     elif out.shape[-1] == 4:
         alpha = out[..., 3:4].astype(np.float32) / 255.0
         out = (out[..., :3].astype(np.float32) * alpha).round().astype(np.uint8)
-    return np.ascontiguousarray(out)
+    out = np.ascontiguousarray(out)
+    return out if out.flags.writeable else out.copy()  # read-only arrays (e.g. from Gradio) cannot back a tensor
 
 
 def aspect_ratio_warning(width: int, height: int, limit: float) -> str | None:
