@@ -4,8 +4,10 @@ Nothing is stored before validation passes; the store then refuses duplicates (s
 submitters. Files live under ``SubmitConfig.storage_root/<hash[:2]>/<hash>/``, one folder per distinct adapter.
 Uploads and downloads are staged under ``storage_root/.staging/<random>/`` and removed whatever happens.
 
-Prediction-file submissions (``kind="predictions"``) need the evaluation module's prediction format and are not
-handled here.
+Prediction-file submissions (``kind="predictions"``, models we cannot run) take the same path with
+``submit_predictions``: a .zip (or a folder) in the layout of ``leaderboard.predictions`` is validated, stored the
+same way and queued; the worker scores the stored folder with ``FilesPredictor`` and its results are badged
+self-submitted.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from leaderboard.predictions import (
+    MAX_PREDICTION_BYTES,
+    MAX_PREDICTION_FILES,
+    PredictionsRefused,
+    ValidatedPredictions,
+    check_benchmarks,
+    validate_predictions_upload,
+)
 from leaderboard.validation import (
     ADAPTER_FILES,
     MAX_TOTAL_BYTES,
@@ -38,6 +49,7 @@ MAX_TEXT_CHARS = 2000
 MAX_CARD_CHARS = 50_000  # of the README kept in the store's metadata
 DEFAULT_BASE_MODEL_ID = "Canyu/DICEPTION"
 TIERS = ("quick", "standard", "full")
+KINDS = ("adapter", "predictions")
 
 
 class SubmissionError(ValueError):
@@ -71,6 +83,8 @@ class SubmitConfig:
     max_total_bytes: int = MAX_TOTAL_BYTES
     tier: str = "standard"
     hf_token: str | None = None
+    max_prediction_bytes: int = MAX_PREDICTION_BYTES
+    max_prediction_files: int = MAX_PREDICTION_FILES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SubmitConfig:
@@ -89,8 +103,10 @@ class SubmitConfig:
 
 @dataclass(frozen=True)
 class SubmissionForm:
-    """What the submitter typed. Exactly one source: ``hub_repo`` + ``hub_revision``, or ``upload`` (a .zip, a
-    folder, or a folder's files). ``task`` / ``benchmarks`` left empty are taken from ``diception_task.json``."""
+    """What the submitter typed. ``kind`` is ``"adapter"`` or ``"predictions"``. An adapter has exactly one source:
+    ``hub_repo`` + ``hub_revision``, or ``upload`` (a .zip, a folder, or a folder's files); prediction files are an
+    ``upload`` of one .zip (or one folder). ``task`` / ``benchmarks`` left empty are taken from
+    ``diception_task.json`` (adapters) or ``predictions.json`` (prediction files)."""
 
     name: str
     description: str = ""
@@ -102,6 +118,7 @@ class SubmissionForm:
     hub_repo: str = ""
     hub_revision: str = ""
     upload: tuple[str, ...] = ()
+    kind: str = "adapter"
 
 
 @dataclass(frozen=True)
@@ -125,7 +142,15 @@ def check_form(form: SubmissionForm) -> None:
                         ("training data", form.training_data)):  # fmt: skip
         if len(text) > MAX_TEXT_CHARS:
             raise SubmissionError(f"{label}: at most {MAX_TEXT_CHARS} characters")
+    if form.kind not in KINDS:
+        raise SubmissionError(f"kind: expected one of {', '.join(KINDS)}, got {form.kind!r}")
     hub = bool(form.hub_repo.strip() or form.hub_revision.strip())
+    if form.kind == "predictions":
+        if hub:
+            raise SubmissionError("prediction files are uploaded as a .zip, not fetched from the Hub")
+        if len(form.upload) != 1:
+            raise SubmissionError("upload one .zip of the prediction files (predictions.json plus the files)")
+        return
     if hub and form.upload:
         raise SubmissionError("give either a Hub repo and commit or an upload, not both")
     if not hub and not form.upload:
@@ -242,11 +267,10 @@ def submit_adapter(
         leaderboard.store.SubmissionRefused: duplicate or over quota (raised by the store).
     """
     check_form(form)
-    if not submitter.strip():
-        raise SubmissionError("submitter: log in (on the Space) or configure a submitter name")
-    staging = Path(config.storage_root) / ".staging" / uuid.uuid4().hex
-    staging.mkdir(parents=True)
-    try:
+    if form.kind != "adapter":
+        raise SubmissionError(f"kind: submit_adapter takes adapters, got {form.kind!r}")
+    submitter = _check_submitter(submitter)
+    with _staging(config) as staging:
         hub_repo = hub_revision = None
         if form.hub_repo.strip():
             hub_repo, hub_revision = check_hub_reference(form.hub_repo, form.hub_revision)
@@ -262,48 +286,155 @@ def submit_adapter(
             transformer_config=config.transformer_config, max_total_bytes=config.max_total_bytes,
         )  # fmt: skip
         task, benchmarks = _reconcile(form, adapter)
-        final = Path(config.storage_root) / adapter.content_hash[:2] / adapter.content_hash
-        final.parent.mkdir(parents=True, exist_ok=True)
-        created = False
-        if not final.exists():
-            try:
-                os.rename(staging / "adapter", final)
-                created = True
-            except OSError:  # an identical adapter arrived at the same moment; the store refuses the duplicate
-                created = False
         trained_on = tuple(dict.fromkeys([*adapter.trained_on_benchmarks, *form.trained_on_benchmarks]))
         metadata = adapter.metadata()
         metadata["model_card"] = adapter.model_card[:MAX_CARD_CHARS]
-        try:
-            submission_id = store.create_submission(
-                submitter=submitter.strip(),
-                kind="adapter",
-                name=form.name.strip(),
-                task=task,
-                benchmarks=list(benchmarks),
-                content_hash=adapter.content_hash,
-                storage_path=str(final),
-                hub_repo=hub_repo,
-                hub_revision=hub_revision,
-                description=form.description.strip(),
-                licence=form.licence.strip() or adapter.licence,
-                training_data=form.training_data.strip() or adapter.training_data,
-                trained_on_benchmarks=list(trained_on),
-                metadata=metadata,
-                tier=config.tier,
-            )
-        except ValueError:  # SubmissionRefused (duplicate, quota) and argument errors: keep nothing we added
-            if created:
-                shutil.rmtree(final, ignore_errors=True)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        submission_id, final = _store_and_queue(
+            store, config, staging / "adapter", adapter.content_hash,
+            submitter=submitter,
+            kind="adapter",
+            name=form.name.strip(),
+            task=task,
+            benchmarks=list(benchmarks),
+            hub_repo=hub_repo,
+            hub_revision=hub_revision,
+            description=form.description.strip(),
+            licence=form.licence.strip() or adapter.licence,
+            training_data=form.training_data.strip() or adapter.training_data,
+            trained_on_benchmarks=list(trained_on),
+            metadata=metadata,
+        )  # fmt: skip
     log.info("submission %d stored at %s (%s)", submission_id, final, adapter.content_hash[:12])
     return SubmissionReceipt(submission_id, adapter.content_hash, final, adapter, task, benchmarks)
 
 
+# --------------------------------------------------------------------------------------------- shared steps
+
+
+def _check_submitter(submitter: str) -> str:
+    if not submitter.strip():
+        raise SubmissionError("submitter: log in (on the Space) or configure a submitter name")
+    return submitter.strip()
+
+
+@contextmanager
+def _staging(config: SubmitConfig) -> Iterator[Path]:
+    """A fresh folder under ``storage_root/.staging/``, removed whatever happens."""
+    staging = Path(config.storage_root) / ".staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _store_and_queue(
+    store: SubmissionStore, config: SubmitConfig, validated: Path, content_hash: str, **fields: Any
+) -> tuple[int, Path]:
+    """Move the validated folder to ``storage_root/<hash[:2]>/<hash>/`` and ``store.create_submission``;
+    (submission id, stored folder). The folder is removed again if the store refuses the submission."""
+    final = Path(config.storage_root) / content_hash[:2] / content_hash
+    final.parent.mkdir(parents=True, exist_ok=True)
+    created = False
+    if not final.exists():
+        try:
+            os.rename(validated, final)
+            created = True
+        except OSError:  # an identical upload arrived at the same moment; the store refuses the duplicate
+            created = False
+    try:
+        submission_id = store.create_submission(
+            content_hash=content_hash, storage_path=str(final), tier=config.tier, **fields
+        )
+    except ValueError:  # SubmissionRefused (duplicate, quota) and argument errors: keep nothing we added
+        if created:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
+    return submission_id, final
+
+
+# --------------------------------------------------------------------------------------------- prediction files
+
+
+@dataclass(frozen=True)
+class PredictionsReceipt:
+    submission_id: int
+    content_hash: str
+    storage_path: Path
+    predictions: ValidatedPredictions
+    task: str
+    benchmarks: tuple[str, ...]
+
+
+def _reconcile_predictions(form: SubmissionForm, predictions: ValidatedPredictions) -> tuple[str, tuple[str, ...]]:
+    task = predictions.task
+    if form.task.strip() and form.task.strip() != task:
+        raise SubmissionError(f"task: the form says {form.task.strip()!r} but predictions.json says {task!r}")
+    benchmarks = predictions.benchmarks
+    if form.benchmarks:
+        check_benchmarks(task, form.benchmarks)
+        extra = [b for b in form.benchmarks if b not in predictions.benchmarks]
+        if extra:
+            raise SubmissionError(
+                f"benchmarks: {', '.join(extra)} not in predictions.json's benchmarks ({', '.join(benchmarks)})"
+            )
+        benchmarks = tuple(dict.fromkeys(form.benchmarks))
+    return task, benchmarks
+
+
+def submit_predictions(
+    store: SubmissionStore,
+    form: SubmissionForm,
+    *,
+    submitter: str,
+    config: SubmitConfig,
+) -> PredictionsReceipt:
+    """Validate a prediction-file submission (``form.kind == "predictions"``) and queue it.
+
+    Steps: check the form; extract (or copy) the upload into a staging folder and validate it
+    (``leaderboard.predictions``); reconcile the form with ``predictions.json``; move the folder to its
+    content-addressed place; ``store.create_submission(kind="predictions")``. The stored folder is the worker's
+    ``storage_path``; the submission's metadata carries ``predictor_options`` (``depth_kind``, ``depth_scale``,
+    ``normal_frame``) for ``FilesPredictor``.
+
+    Raises:
+        SubmissionError: a form problem.
+        PredictionsRefused: the files break the prediction format (including a non-public benchmark).
+        leaderboard.store.SubmissionRefused: duplicate or over quota (raised by the store).
+    """
+    check_form(form)
+    if form.kind != "predictions":
+        raise SubmissionError(f"kind: submit_predictions takes prediction files, got {form.kind!r}")
+    submitter = _check_submitter(submitter)
+    with _staging(config) as staging:
+        predictions = validate_predictions_upload(
+            list(form.upload), staging / "predictions",
+            max_bytes=config.max_prediction_bytes, max_files=config.max_prediction_files,
+        )  # fmt: skip
+        task, benchmarks = _reconcile_predictions(form, predictions)
+        metadata = predictions.metadata()
+        metadata["model_card"] = predictions.model_card[:MAX_CARD_CHARS]
+        submission_id, final = _store_and_queue(
+            store, config, staging / "predictions", predictions.content_hash,
+            submitter=submitter,
+            kind="predictions",
+            name=form.name.strip(),
+            task=task,
+            benchmarks=list(benchmarks),
+            description=form.description.strip(),
+            licence=form.licence.strip(),
+            training_data=form.training_data.strip(),
+            trained_on_benchmarks=list(dict.fromkeys(form.trained_on_benchmarks)),
+            metadata=metadata,
+        )  # fmt: skip
+    log.info("prediction submission %d stored at %s (%s)", submission_id, final, predictions.content_hash[:12])
+    return PredictionsReceipt(submission_id, predictions.content_hash, final, predictions, task, benchmarks)
+
+
 __all__ = [
     "AdapterRefused",
+    "PredictionsReceipt",
+    "PredictionsRefused",
     "SubmissionError",
     "SubmissionForm",
     "SubmissionReceipt",
@@ -313,4 +444,5 @@ __all__ = [
     "fetch_hub_adapter",
     "hub_file_sizes",
     "submit_adapter",
+    "submit_predictions",
 ]

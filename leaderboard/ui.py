@@ -33,8 +33,16 @@ import gradio as gr
 import pandas as pd
 
 from leaderboard import charts, tables
+from leaderboard.predictions import PredictionsRefused
 from leaderboard.schema import PROVENANCES
-from leaderboard.submit import SubmissionError, SubmissionForm, SubmitConfig, check_form, submit_adapter
+from leaderboard.submit import (
+    SubmissionError,
+    SubmissionForm,
+    SubmitConfig,
+    check_form,
+    submit_adapter,
+    submit_predictions,
+)
 from leaderboard.tables import ViewFilters
 from leaderboard.validation import AdapterRefused
 
@@ -44,6 +52,7 @@ CSS_PATH = Path(__file__).resolve().parents[1] / "assets" / "leaderboard.css"
 ALL_PROTOCOLS = "all (ranked separately)"
 FROM_TASK_FILE = "(from diception_task.json)"
 SOURCE_HUB, SOURCE_UPLOAD = "Hub repo pinned to a commit", "Upload (.zip or folder)"
+WHAT_ADAPTER, WHAT_PREDICTIONS = "A DICEPTION adapter", "Prediction files (self-submitted)"
 MODEL_TYPES = ("generalist", "specialist")
 OPTIONAL_COLUMNS = tuple(c for c in tables.INFO_COLUMNS if c not in tables.ALWAYS_SHOWN)
 CHART_KEYS = ("main", "data_efficiency", "steps", "guidance", "radar")
@@ -344,8 +353,10 @@ def form_from_inputs(
     hub_revision: str | None,
     zip_file: Any,
     folder_files: Any,
+    what: str | None = None,
+    predictions_zip: Any = None,
 ) -> SubmissionForm:
-    """The Submit tab's widgets as a ``SubmissionForm`` (only the chosen source is kept)."""
+    """The Submit tab's widgets as a ``SubmissionForm`` (only the chosen kind and source are kept)."""
 
     def paths(value: Any) -> tuple[str, ...]:
         if value is None:
@@ -353,9 +364,13 @@ def form_from_inputs(
         items = value if isinstance(value, (list, tuple)) else [value]
         return tuple(str(getattr(v, "name", v)) for v in items if v)
 
+    predictions = what == WHAT_PREDICTIONS
     upload: tuple[str, ...] = ()
-    if source == SOURCE_UPLOAD:
+    if predictions:
+        upload = paths(predictions_zip)
+    elif source == SOURCE_UPLOAD:
         upload = paths(zip_file) or paths(folder_files)
+    hub = not predictions and source != SOURCE_UPLOAD
     return SubmissionForm(
         name=name or "",
         description=description or "",
@@ -364,10 +379,17 @@ def form_from_inputs(
         trained_on_benchmarks=tuple(b.strip() for b in (trained_on or ()) if b and b.strip()),
         task="" if not task or task == FROM_TASK_FILE else task,
         benchmarks=tuple(b.strip() for b in (benchmarks or ()) if b and b.strip()),
-        hub_repo=(hub_repo or "").strip() if source != SOURCE_UPLOAD else "",
-        hub_revision=(hub_revision or "").strip() if source != SOURCE_UPLOAD else "",
+        hub_repo=(hub_repo or "").strip() if hub else "",
+        hub_revision=(hub_revision or "").strip() if hub else "",
         upload=upload,
+        kind="predictions" if predictions else "adapter",
     )
+
+
+def submit_kind_updates(what: str | None) -> tuple[Any, Any]:
+    """Visibility of the adapter inputs and of the prediction-file inputs for the chosen kind."""
+    predictions = what == WHAT_PREDICTIONS
+    return gr.update(visible=not predictions), gr.update(visible=predictions)
 
 
 def _format_wait(seconds: Any) -> str:
@@ -412,12 +434,17 @@ def submissions_table(store: Any, submitter: str | None) -> pd.DataFrame:
 def run_submission(
     store: Any, config: SubmitConfig, form: SubmissionForm, submitter: str, *, download: Any = None, sizes: Any = None
 ) -> tuple[bool, str]:
-    """Validate and queue; (accepted, markdown message). Every refusal comes back as a message saying why.
-    ``download`` / ``sizes`` replace the Hub calls (tests)."""
+    """Validate and queue an adapter or prediction files (``form.kind``); (accepted, markdown message). Every
+    refusal comes back as a message saying why. ``download`` / ``sizes`` replace the Hub calls (tests)."""
     try:
-        receipt = submit_adapter(store, form, submitter=submitter, config=config, download=download, sizes=sizes)
+        if form.kind == "predictions":
+            receipt: Any = submit_predictions(store, form, submitter=submitter, config=config)
+        else:
+            receipt = submit_adapter(store, form, submitter=submitter, config=config, download=download, sizes=sizes)
     except AdapterRefused as exc:
         return False, f"**Refused** (adapter files): {exc}"
+    except PredictionsRefused as exc:
+        return False, f"**Refused** (prediction files): {exc}"
     except SubmissionError as exc:
         return False, f"**Refused**: {exc}"
     except ValueError as exc:  # the store's SubmissionRefused (duplicate, quota) and argument errors
@@ -430,12 +457,20 @@ def run_submission(
             wait = _format_wait(row["estimated_wait_s"].iloc[0])
     except (AttributeError, KeyError) as exc:
         log.warning("no wait estimate: %s", exc)
-    a = receipt.adapter
-    message = (
-        f"**Queued** as submission #{receipt.submission_id}: task `{receipt.task}` on "
-        f"{', '.join(receipt.benchmarks)} ({config.tier} tier). Rank {a.rank} LoRA on "
-        f"{', '.join(a.target_modules)}, {a.num_parameters:,} parameters, content hash `{a.content_hash[:12]}`."
-    )
+    if form.kind == "predictions":
+        p = receipt.predictions
+        message = (
+            f"**Queued** as submission #{receipt.submission_id} (prediction files, badged self-submitted): task "
+            f"`{receipt.task}` on {', '.join(receipt.benchmarks)} ({config.tier} tier). {p.num_files:,} files for "
+            f"{p.num_samples:,} samples, content hash `{p.content_hash[:12]}`."
+        )
+    else:
+        a = receipt.adapter
+        message = (
+            f"**Queued** as submission #{receipt.submission_id}: task `{receipt.task}` on "
+            f"{', '.join(receipt.benchmarks)} ({config.tier} tier). Rank {a.rank} LoRA on "
+            f"{', '.join(a.target_modules)}, {a.num_parameters:,} parameters, content hash `{a.content_hash[:12]}`."
+        )
     if wait:
         message += f" Estimated wait: {wait}."
     return True, message
@@ -618,6 +653,10 @@ def build_submit_tab(
             "now and scored later on the standard tier; you see its status, failure reason and estimated wait "
             f"below. Adapters must target `{config.base_model_id}`"
             + (f" at revision `{config.base_revision}`." if config.base_revision else ".")
+            + " For a model we cannot run, upload its prediction files instead (public splits only; scored here, "
+            "badged self-submitted and ranked apart from measured rows): a .zip holding `predictions.json` "
+            "(`format_version`, `task`, `benchmarks`, `depth_kind`, ...) and `depth/<sample_id>.npy`, "
+            "`normal/<sample_id>.npy` or `masks/<sample_id>/<mask_id>.png`."
         )
         if space:
             c["login"] = gr.LoginButton()
@@ -635,15 +674,22 @@ def build_submit_tab(
                 label="Benchmarks whose data it was trained on (flagged on the board)",
             )  # fmt: skip
             c["task"] = gr.Dropdown([FROM_TASK_FILE, *tables.TASKS], value=FROM_TASK_FILE, label="Task")
-            c["benchmarks"] = gr.Dropdown(benchmark_ids, multiselect=True, allow_custom_value=True,
-                                          label="Benchmarks to score (empty: from diception_task.json)")  # fmt: skip
-        c["source"] = gr.Radio([SOURCE_HUB, SOURCE_UPLOAD], value=SOURCE_HUB, label="Adapter")
-        with gr.Row():
-            c["hub_repo"] = gr.Textbox(label="Hub repo", placeholder="user/my-adapter")
-            c["hub_revision"] = gr.Textbox(label="Commit (40 hex characters)")
-        with gr.Row():
-            c["zip"] = gr.File(label="Adapter .zip", file_types=[".zip"], file_count="single", type="filepath")
-            c["folder"] = gr.File(label="...or the adapter folder", file_count="directory", type="filepath")
+            c["benchmarks"] = gr.Dropdown(
+                benchmark_ids, multiselect=True, allow_custom_value=True,
+                label="Benchmarks to score (empty: from diception_task.json or predictions.json)",
+            )  # fmt: skip
+        c["what"] = gr.Radio([WHAT_ADAPTER, WHAT_PREDICTIONS], value=WHAT_ADAPTER, label="What are you submitting?")
+        with gr.Group(visible=True) as c["adapter_inputs"]:
+            c["source"] = gr.Radio([SOURCE_HUB, SOURCE_UPLOAD], value=SOURCE_HUB, label="Adapter")
+            with gr.Row():
+                c["hub_repo"] = gr.Textbox(label="Hub repo", placeholder="user/my-adapter")
+                c["hub_revision"] = gr.Textbox(label="Commit (40 hex characters)")
+            with gr.Row():
+                c["zip"] = gr.File(label="Adapter .zip", file_types=[".zip"], file_count="single", type="filepath")
+                c["folder"] = gr.File(label="...or the adapter folder", file_count="directory", type="filepath")
+        with gr.Group(visible=False) as c["predictions_inputs"]:
+            c["predictions_zip"] = gr.File(label="Prediction files .zip", file_types=[".zip"], file_count="single",
+                                           type="filepath")  # fmt: skip
         c["submit"] = gr.Button("Validate and submit", variant="primary")
         c["result"] = gr.Markdown()
         with gr.Row():
@@ -652,8 +698,10 @@ def build_submit_tab(
         c["mine"] = gr.Dataframe(interactive=False, headers=list(SUBMISSION_TABLE_COLUMNS))
 
     field_keys = ("name", "description", "licence", "training_data", "trained_on", "task", "benchmarks", "source",
-                  "hub_repo", "hub_revision", "zip", "folder")  # fmt: skip
+                  "hub_repo", "hub_revision", "zip", "folder", "what", "predictions_zip")  # fmt: skip
     fields = [c[k] for k in field_keys]
+    c["what"].change(submit_kind_updates, inputs=[c["what"]], outputs=[c["adapter_inputs"], c["predictions_inputs"]],
+                     queue=False)  # fmt: skip
 
     def quick_check(*values: Any) -> None:
         try:
