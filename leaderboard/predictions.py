@@ -322,7 +322,8 @@ def _check_png(path: Path, label: str, folder: str) -> tuple[int, ...]:
             _check_pixels(label, (img.height, img.width))
             if img.mode not in modes:
                 want = "16-bit grayscale" if folder == "depth" else "1-bit or 8-bit grayscale"
-                raise _refuse(label, f"PNG mode {img.mode!r}; {folder} PNGs must be {want}")
+                noun = "depth" if folder == "depth" else "mask"
+                raise _refuse(label, f"PNG mode {img.mode!r}; {noun} PNGs must be {want}")
             array = np.asarray(img)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         if isinstance(exc, PredictionsRefused):

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
@@ -126,6 +127,14 @@ def test_float16_npy_and_16bit_depth_png_pass(tmp_path: Path) -> None:
     Image.fromarray(np.full((4, 4), 1234, np.uint16)).save(folder / "depth" / "b.png")
     result = p.validate_predictions_folder(folder)
     assert result.dtypes == ("float16", "png") and result.num_samples == 2
+
+
+def test_one_bit_and_zero_one_masks_pass(tmp_path: Path) -> None:
+    folder = write_predictions(tmp_path / "s", "point_segmentation")
+    Image.fromarray(np.eye(6, 8, dtype=bool)).convert("1").save(folder / "masks" / "img_0" / "2.png")
+    Image.fromarray(np.eye(6, 8, dtype=np.uint8)).save(folder / "masks" / "img_0" / "3.png")
+    np.save(folder / "masks" / "img_1" / "2.npy", np.eye(6, 8, dtype=np.float32))
+    assert p.validate_predictions_folder(folder).num_files == 7
 
 
 def test_a_folder_upload_is_copied(tmp_path: Path) -> None:
@@ -277,7 +286,7 @@ def test_non_binary_masks_are_refused(tmp_path: Path) -> None:
         p.validate_predictions_folder(folder)
     folder = write_predictions(tmp_path / "pred3", "point_segmentation")
     Image.fromarray(np.zeros((6, 8, 3), np.uint8)).save(folder / "masks" / "img_0" / "0.png")
-    with refused("PNG mode 'RGB'"):
+    with refused("PNG mode 'RGB'; mask PNGs must be 1-bit or 8-bit grayscale"):
         p.validate_predictions_folder(folder)
 
 
@@ -397,6 +406,14 @@ def test_ui_callback_queues_prediction_files(tmp_path: Path, store: Store, confi
     assert not ok and message.startswith("**Refused** (prediction files)") and "names a split" in message
     adapter_form = ui.form_from_inputs(*args, ui.WHAT_ADAPTER, str(upload))
     assert adapter_form.kind == "adapter" and adapter_form.hub_repo == "user/repo"
+
+
+def test_submit_tab_offers_prediction_files(config: SubmitConfig) -> None:
+    with gr.Blocks():
+        tab = ui.build_submit_tab(lambda: None, config=config, space=False)
+    assert tab.components["what"].choices == [(ui.WHAT_ADAPTER, ui.WHAT_ADAPTER),
+                                              (ui.WHAT_PREDICTIONS, ui.WHAT_PREDICTIONS)]  # fmt: skip
+    assert isinstance(tab.components["predictions_zip"], gr.File)
 
 
 def test_submit_kind_toggles_the_inputs() -> None:
