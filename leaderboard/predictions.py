@@ -564,6 +564,8 @@ def validate_predictions_upload(
     if len(items) != 1:
         raise PredictionsRefused(f"upload one .zip (or one folder) of prediction files, not {len(items)} files")
     item = items[0]
+    if not item.exists() and not item.is_symlink():
+        raise _refuse(item.name, "was not found; upload it again")
     if item.is_symlink():
         raise _refuse(item.name, "links are refused")
     if item.is_dir():
