@@ -177,7 +177,10 @@ class Worker:
             folder = Path(job.get("storage_path") or "")
             if not folder.is_dir():
                 raise SubmissionError(f"the stored prediction folder {folder} is missing")
-            return FilesPredictor(folder, name=str(job["name"]), model_type="generalist")
+            # Options the submitter declared in predictions.json (depth kind and scale, normal frame), validated
+            # and kept in the submission's metadata by leaderboard.submit.submit_predictions.
+            options = dict((job.get("metadata") or {}).get("predictor_options") or {})
+            return FilesPredictor(folder, name=str(job["name"]), model_type="generalist", **options)
         from evaluation.predictors import DiceptionPredictor
 
         return DiceptionPredictor(

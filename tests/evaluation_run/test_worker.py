@@ -219,3 +219,15 @@ def test_a_hub_adapter_is_downloaded_at_the_pinned_commit(tmp_path, monkeypatch)
     assert calls == [("alice/depth-lora", "a" * 40)] and folder.is_dir()
     with pytest.raises(SubmissionError, match="pinned"):
         fetch_adapter(_job(8, hub_repo="alice/depth-lora"), tmp_path)
+
+
+def test_prediction_files_are_read_with_the_declared_options(tmp_path) -> None:
+    from evaluation.predictors import FilesPredictor
+
+    (tmp_path / "preds" / "depth").mkdir(parents=True)
+    job = {"submission_id": 9, "name": "files", "kind": "predictions", "storage_path": str(tmp_path / "preds"),
+           "metadata": {"predictor_options": {"depth_kind": "depth", "depth_scale": 256.0}}}
+    worker = Worker(object(), worker_id="w1", cache_dir=tmp_path / "cache")
+    predictor = worker._predictor(job, None)
+    assert isinstance(predictor, FilesPredictor)
+    assert predictor.describe()["settings"]["depth_kind"] == "depth"
