@@ -87,6 +87,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def start_leaderboard_backup(factory: Callable[[], Any] | None = None) -> Any | None:
+    """On a Space with ``DICEPTION_BACKUP_REPO`` set: restore the leaderboard's SQLite file from its last Hub
+    snapshot (before the store is first opened), then back it up on a schedule. Failures are logged, never fatal:
+    the app must come up even when the Hub cannot be reached."""
+    if factory is None:
+        from leaderboard.backup import HubBackup
+
+        factory = HubBackup.from_settings
+    try:
+        backup = factory()
+        if backup is None:
+            return None
+        if backup.restore_from_hub():
+            logger.info("leaderboard restored from the Hub backup %s", backup.repo_id)
+        backup.start()
+        return backup
+    except Exception:  # the demo must start even if the backup repo is unreachable
+        logger.exception("leaderboard backup could not be started; continuing without it")
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -96,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = settings.replace(model=args.model)
     os.environ.setdefault("GRADIO_EXAMPLES_CACHE", _examples_cache_dir(settings.model))
     server = configure(settings)
+    start_leaderboard_backup()
     if settings.zero_gpu:
         # ZeroGPU expects the models on CUDA (its emulation) in the main process before serving.
         server.start(background=False)
