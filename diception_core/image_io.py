@@ -33,6 +33,8 @@ def load_rgb(image: ImageLike, *, max_pixels: int, name: str = "image") -> np.nd
         return _from_pil(image, max_pixels, name)
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
+        if image.is_floating_point() and image.dtype != torch.float64:
+            image = image.float()  # numpy has no bfloat16
         if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[-1] not in (1, 3, 4):
             image = image.permute(1, 2, 0)
         image = image.numpy()

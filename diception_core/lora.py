@@ -161,8 +161,8 @@ def unload_adapter(pipe: DiceptionPipeline, name: str | None = None) -> None:
         if loaded.prompt_key and loaded.prompt_key.startswith("<adapter:"):
             pipe.prompt_cache._embeds.pop(loaded.prompt_key, None)
     if pipe.active_adapter in names:
-        pipe.active_adapter = None
-        pipe.adapter_scale = 1.0
+        # peft activates a remaining adapter when the active one is deleted; the base model is what we promise.
+        set_adapter(pipe, None)
 
 
 def adapter_task(pipe: DiceptionPipeline, name: str | None = None) -> CustomTask | Task:

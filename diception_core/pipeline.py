@@ -102,6 +102,9 @@ class DiceptionOutput:
         """The raw prediction(s): [H, W, 3] for one, or [N, H, W, 3] when all share a size."""
         if len(self.predictions) == 1:
             return self.predictions[0].rgb
+        shapes = {p.rgb.shape for p in self.predictions}
+        if len(shapes) > 1:
+            raise ValueError("rgb: the predictions differ in size (the inputs did); iterate over out.predictions")
         return np.stack([p.rgb for p in self.predictions])
 
 
@@ -439,9 +442,12 @@ class DiceptionPipeline:
             return [_Item(i, np.zeros((0, 2)), None) for i in range(len(rgbs))]
         batch_input = isinstance(images, list | tuple) or (isinstance(images, torch.Tensor) and images.ndim == 4)
         if batch_input:
+            if len(rgbs) == 1 and points is not None and not isinstance(points, str) and len(points) \
+                    and _is_pair(points[0]):
+                points = [points]  # one image in a list with one point set [[x, y], ...]
             if points is None or isinstance(points, str) or len(points) != len(rgbs):
-                raise ValueError(f"points: with {len(rgbs)} images pass a list of {len(rgbs)} entries (a point set "
-                                 "or a list of point sets per image)")
+                raise ValueError(f"points: with {len(rgbs)} images pass a list of {len(rgbs)} entries, one per "
+                                 "image: a point set [[x, y], ...] or a list of point sets, e.g. [[[5, 5]], ...]")
             per_image = list(points)
         else:
             per_image = [points]
@@ -583,6 +589,14 @@ class DiceptionPipeline:
             settings["frame"] = self.config.normal_frame
             settings["output_frame"] = "marigold"
         return decode(encoding, rgb, **settings)
+
+
+def _is_pair(value: Any) -> bool:
+    """True for one [x, y] pair of numbers."""
+    try:
+        return len(value) == 2 and all(isinstance(v, int | float | np.number) for v in value)
+    except TypeError:
+        return False
 
 
 def _empty_points(points: Any) -> bool:

@@ -215,8 +215,9 @@ def draw_points(
     color: Sequence[int] = _POINT_COLOR,
 ) -> np.ndarray:
     """Draw a filled disc of ``color`` with a white ring, centred exactly on each ``[x, y]`` pixel (x right, y down,
-    rounded to the nearest pixel), e.g. the clicks of a point prompt. ``radius`` defaults to 0.8 % of the shorter
-    side (at least 3 pixels). Points outside the image raise ``ValueError``. Returns a new uint8 [H, W, 3]."""
+    rounded to the nearest pixel, the last row / column for points in its far half), e.g. the clicks of a point
+    prompt. ``radius`` defaults to 0.8 % of the shorter side (at least 3 pixels). Points outside [0, W] x [0, H]
+    raise ``ValueError``. Returns a new uint8 [H, W, 3]."""
     out = as_uint8_image(image).copy()  # [H, W, 3]
     height, width = out.shape[:2]
     coords = np.asarray(points, dtype=np.float64).reshape(-1, 2) if len(points) else np.zeros((0, 2))  # [P, 2]
@@ -226,9 +227,11 @@ def draw_points(
     if radius < 0:
         raise ValueError(f"radius: must be >= 0, got {radius}")
     color = _check_color(color)
-    for x, y in np.round(coords).astype(int):
-        if not (0 <= x < width and 0 <= y < height):
-            raise ValueError(f"points: [{x}, {y}] lies outside the image of width {width} and height {height}")
+    for fx, fy in coords:
+        if not (0.0 <= fx <= width and 0.0 <= fy <= height):
+            raise ValueError(f"points: [{fx}, {fy}] lies outside the image of width {width} and height {height}")
+        # Valid prompts reach up to x < W (pixels) or x = W (normalised 1.0): their marker sits on the last pixel.
+        x, y = min(int(round(fx)), width - 1), min(int(round(fy)), height - 1)
         # cv2 draws integer centres exactly (shift=0), so the disc is symmetric about pixel (x, y).
         cv2.circle(out, (int(x), int(y)), radius + 1, (255, 255, 255), thickness=-1, lineType=cv2.LINE_8)
         cv2.circle(out, (int(x), int(y)), radius, color, thickness=-1, lineType=cv2.LINE_8)

@@ -124,3 +124,12 @@ def test_folder_without_task_file_is_refused(pipe, tmp_path) -> None:
 def test_existing_task_adapter_reports_its_task(pipe, tmp_path) -> None:
     name = pipe.load_adapter(make_adapter(pipe, tmp_path / "a", seed=1))
     assert pipe.adapter_task(name) is Task.DEPTH
+
+
+def test_unloading_the_active_adapter_returns_to_the_base_model(pipe, tmp_path) -> None:
+    base = _run(pipe)
+    pipe.load_adapter(make_adapter(pipe, tmp_path / "a", seed=1), name="a")
+    pipe.load_adapter(make_adapter(pipe, tmp_path / "b", seed=2), name="b")
+    pipe.unload_adapter("b")  # peft would silently activate "a"
+    assert pipe.active_adapter is None
+    np.testing.assert_allclose(_run(pipe), base, atol=1e-6)

@@ -199,3 +199,32 @@ def test_bf16_agrees_with_float32_within_the_parity_tolerance(tiny_model_dir, ti
     a = tiny_pipe(_image(), task, num_inference_steps=3, guidance_scale=guidance, decode=False, **kwargs)
     b = bf16(_image(), task, num_inference_steps=3, guidance_scale=guidance, decode=False, **kwargs)
     assert np.abs(a.rgb - b.rgb).mean() <= 0.004
+
+
+def test_points_in_the_last_half_pixel_are_drawn_on_the_last_pixel(tiny_pipe, tmp_path) -> None:
+    from diception_core.outputs import write_prediction_files
+
+    out = tiny_pipe(_image(40, 30), "point_segmentation", points=[[39.7, 29.6]], num_inference_steps=1)
+    files = write_prediction_files(out[0], tmp_path)
+    assert files["visualization"].is_file()
+    edge = tiny_pipe(_image(40, 30), "point_segmentation", points=[[1.0, 1.0]], normalized=True,
+                     num_inference_steps=1)
+    assert write_prediction_files(edge[0], tmp_path / "edge")["mask"].is_file()
+
+
+def test_bfloat16_tensor_image_is_accepted(tiny_pipe) -> None:
+    out = tiny_pipe(torch.rand(3, 30, 40, generator=torch.Generator().manual_seed(0)).bfloat16(), "depth",
+                    num_inference_steps=1, decode=False)
+    assert out.rgb.shape == (30, 40, 3)
+
+
+def test_rgb_of_differently_sized_batch_explains_itself(tiny_pipe) -> None:
+    out = tiny_pipe([_image(40, 30), _image(40, 20)], "depth", num_inference_steps=1, decode=False)
+    assert [p.rgb.shape for p in out] == [(30, 40, 3), (20, 40, 3)]
+    with pytest.raises(ValueError, match="differ in size"):
+        _ = out.rgb
+
+
+def test_one_image_in_a_list_takes_a_plain_point_set(tiny_pipe) -> None:
+    out = tiny_pipe([_image()], "point_segmentation", points=[[5, 5], [10, 12]], num_inference_steps=1, decode=False)
+    assert len(out) == 1 and out[0].points == [[5.0, 5.0], [10.0, 12.0]]

@@ -123,8 +123,14 @@ def test_draw_points_marks_the_exact_pixel() -> None:
 
 
 def test_draw_points_rejects_points_outside_the_image() -> None:
-    with pytest.raises(ValueError, match="points"):
-        draw_points(np.zeros((10, 10, 3), np.uint8), [[10, 3]])
+    for outside in ([[10.5, 3]], [[-0.5, 3]], [[3, 11]]):
+        with pytest.raises(ValueError, match="points"):
+            draw_points(np.zeros((10, 10, 3), np.uint8), outside)
+
+
+def test_draw_points_puts_the_far_edge_on_the_last_pixel() -> None:
+    out = draw_points(np.zeros((10, 10, 3), np.uint8), [[10, 9.7]], radius=0, color=(0, 255, 0))
+    np.testing.assert_array_equal(out[9, 9], [0, 255, 0])
 
 
 def test_keypoints_overlay_draws_each_candidate() -> None:
