@@ -80,6 +80,17 @@ SA23_DATASETS: tuple[str, ...] = (
 # Benchmarks that are themselves a mean over other benchmarks: never averaged again.
 AGGREGATE_BENCHMARKS: Mapping[str, tuple[str, ...]] = {"sa23": SA23_DATASETS}
 
+UNRANKED_BENCHMARKS: tuple[str, ...] = ("synthetic",)  # the evaluation module's smoke benchmark
+USER_SPLIT_PREFIX = "user:"  # a submitter's own test split (ADAPTER_FORMAT.md), scored but never ranked
+
+
+def _unranked_benchmarks(benchmarks: np.ndarray) -> np.ndarray:
+    """Boolean mask of benchmark ids that are never ranked: the smoke benchmark, own test splits, paths."""
+    text = benchmarks.astype(str)
+    return (np.isin(text, UNRANKED_BENCHMARKS) | np.char.startswith(text, USER_SPLIT_PREFIX)
+            | (np.char.find(text, "/") >= 0))
+
+
 BENCHMARK_ORDER: Mapping[str, tuple[str, ...]] = {
     "point_segmentation": ("sa23", *SA23_DATASETS),
     "depth": ("kitti", "nyuv2", "scannet", "diode", "eth3d", "sintel"),
@@ -263,6 +274,9 @@ def task_table(
     idx = np.arange(len(results))
     if len(results):
         idx = np.flatnonzero((results["task"].to_numpy() == task) & (results["metric"].to_numpy() == metric))
+        # Scores on the unranked smoke benchmark or on a submitter's own test split stay in that entry's detail
+        # view and never enter the table's columns, averages or ranks.
+        idx = idx[~_unranked_benchmarks(results["benchmark"].to_numpy()[idx])]
 
     def column(name: str, positions: np.ndarray | None = None) -> np.ndarray:
         return results[name].to_numpy()[idx if positions is None else positions]
