@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ STEPS_RANGE = (1, 50)
 GUIDANCE_RANGE = (1.0, 5.0)
 MAX_SEED = 2**31 - 1
 DEFAULT_MAX_PIXELS = 40_000_000  # the model config's limit, used before the model has loaded
+MAX_SIDE = 16_383  # WebP's limit: the result slider, click view and gallery cannot show a longer side
 NO_ADAPTER = ""
 OUTPUTS_DIRNAME = "diception-app"
 COMPARE_SAM = "Point segmentation: DICEPTION vs SAM"
@@ -108,6 +110,10 @@ def validation_results(check: Callable[..., Any], names: Sequence[str], values: 
         return [gr.validate(i != at, err.message if i == at else "") for i in range(len(names))]
     except gr.Error as err:
         return [gr.validate(i != 0, err.message if i == 0 else "") for i in range(len(names))]
+    except (ValueError, TypeError, OverflowError) as err:  # a check that missed a case: still a refusal, not a crash
+        logger.warning("validation: unexpected %s: %s", type(err).__name__, err)
+        message = f"Invalid input ({type(err).__name__}: {err}). Check the values and try again."
+        return [gr.validate(i != 0, message if i == 0 else "") for i in range(len(names))]
     return [gr.validate(True, "") for _ in names]
 
 
@@ -143,9 +149,15 @@ def check_image(image: Any, limit: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     if image is None or (isinstance(image, str) and not image.strip()):
         raise InputError("No image: upload one (PNG, JPEG or WebP) or pick an example below.", "image", "No image")
     try:
-        return load_rgb(image, max_pixels=limit)
+        rgb = load_rgb(image, max_pixels=limit)
     except ImageInputError as err:
         raise InputError(str(err), "image", "Unusable image") from None
+    height, width = rgb.shape[:2]
+    if max(height, width) > MAX_SIDE:
+        raise InputError(f"image: {width} x {height} pixels; a side longer than {MAX_SIDE:,} pixels cannot be shown "
+                         f"(the WebP limit). Downscale it so both sides are at most {MAX_SIDE:,} pixels and upload "
+                         "it again.", "image", "Image too long")
+    return rgb
 
 
 def check_points(points_json: str | None, width: int, height: int, *, required: bool) -> list[list[int]] | None:
@@ -171,11 +183,21 @@ def check_category(category: str | None) -> str:
     return str(category).strip()
 
 
+def _finite(value: Any) -> bool:
+    """False for inf / nan (``int()`` raises ``OverflowError`` on inf) and for values that are not numbers."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def check_run_settings(steps: Any, guidance: Any, seed: Any, randomize_seed: bool) -> RunSettings:
     try:
+        if not _finite(steps):
+            raise ValueError(steps)
         steps_value = int(steps)
         guidance_value = float(guidance)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"Steps must be a whole number and guidance a number (got {steps!r}, {guidance!r}).",
                          "steps") from None
     if steps_value != float(steps) or not STEPS_RANGE[0] <= steps_value <= STEPS_RANGE[1]:
@@ -188,8 +210,10 @@ def check_run_settings(steps: Any, guidance: Any, seed: Any, randomize_seed: boo
         seed_value = secrets.randbelow(MAX_SEED + 1)
     else:
         try:
+            if not _finite(seed):
+                raise ValueError(seed)
             seed_value = int(seed)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed!r}).", "seed") from None
         if seed_value != float(seed) or not 0 <= seed_value <= MAX_SEED:
             raise InputError(f"Seed must be a whole number from 0 to {MAX_SEED} (got {seed}).", "seed")
@@ -284,6 +308,8 @@ class AdapterCatalog:
             logger.warning("adapter picker: leaderboard store unavailable (%s)", err)
             return []
         finished = frame[frame["status"] == "finished"] if "status" in frame else frame.iloc[0:0]
+        if "hidden" in finished:
+            finished = finished[~finished["hidden"].fillna(False).astype(bool)]
         return [(f"{row['name']} ({row['task']}, leaderboard #{int(row['submission_id'])})",
                  f"submission:{int(row['submission_id'])}") for _, row in finished.iterrows()]
 
@@ -297,13 +323,13 @@ class AdapterCatalog:
             folder = self.adapters_dir / key
             if (folder / "diception_task.json").is_file():
                 return folder, f"{key} (local)"
-        if kind == "submission" and key.isdigit():
+        if kind == "submission" and key.isascii() and key.isdigit() and len(key) <= 18:
             store = self._get_store()
             try:
                 sub = store.get_submission(int(key)) if store is not None else None
             except KeyError:
                 sub = None
-            if sub and sub.get("status") == "finished" and sub.get("storage_path"):
+            if sub and sub.get("status") == "finished" and not sub.get("hidden") and sub.get("storage_path"):
                 folder = Path(sub["storage_path"])
                 if folder.is_dir():
                     return folder, f"{sub['name']} (leaderboard #{key})"
@@ -327,6 +353,8 @@ def render_clicks(image: Any, points_json: str | None, limit: int = DEFAULT_MAX_
     except ValueError:
         return None
     height, width = rgb.shape[:2]
+    if max(height, width) > MAX_SIDE:  # the click view (WebP) cannot show it; the run's validation says why
+        return None
     return draw_points(rgb, state.points_inside(points, width, height))
 
 

@@ -7,9 +7,12 @@ chooses travels as function arguments. Outside a ZeroGPU Space ``spaces.GPU`` re
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +100,9 @@ class ModelServer:
         self._state_lock = threading.Lock()
         self.run_lock = threading.Lock()  # the pipeline's adapter state and modules are shared
         self._predictors: dict[str, Any] = {}
-        self._adapter_names: dict[str, str] = {}  # resolved adapter folder -> name on the pipeline
+        # resolved adapter folder -> name on the pipeline, least recently used first (at most
+        # settings.max_loaded_adapters stay loaded; guarded by run_lock like the pipeline itself)
+        self._adapter_names: OrderedDict[str, str] = OrderedDict()
         self.load_seconds: float | None = None
 
     # ------------------------------------------------------------------ loading
@@ -201,19 +206,43 @@ class ModelServer:
 
     # ------------------------------------------------------------------ adapters
     def activate_adapter(self, pipe: Any, folder: Path | None, scale: float) -> str | None:
-        """Make ``folder``'s adapter the active one at ``scale`` (loading it once), or none; returns its name."""
+        """Make ``folder``'s adapter the active one at ``scale`` (loading it on first use), or none; returns its name.
+
+        Call under ``run_lock``. At most ``settings.max_loaded_adapters`` adapters stay on the shared pipeline: the
+        least recently used one is unloaded before another is loaded, so memory does not grow with every adapter
+        any user picks.
+        """
         if folder is None:
             pipe.set_adapter(None)
             return None
         key = str(Path(folder).resolve())
         name = self._adapter_names.get(key)
-        if name is None or name not in pipe.adapters:
-            base = Path(folder).name[:40]
-            name = base if base not in pipe.adapters else f"{base}_{len(pipe.adapters)}"
-            name = pipe.load_adapter(folder, name=name, scale=scale)
+        if name is not None and name in pipe.adapters:
+            self._adapter_names.move_to_end(key)
+        else:
+            self._adapter_names.pop(key, None)
+            name = adapter_name(key)
+            if name not in pipe.adapters:
+                self._evict(pipe, keep=max(1, int(self.settings.max_loaded_adapters)) - 1)
+                name = pipe.load_adapter(folder, name=name, scale=scale)
             self._adapter_names[key] = name
         pipe.set_adapter(name, scale)
         return name
+
+    def _evict(self, pipe: Any, keep: int) -> None:
+        """Unload the least recently used adapters until at most ``keep`` of ours remain loaded."""
+        while len(self._adapter_names) > keep:
+            _key, old = self._adapter_names.popitem(last=False)
+            if old in pipe.adapters:
+                pipe.unload_adapter(old)
+                logger.info("adapter %s unloaded (least recently used)", old)
+
+
+def adapter_name(resolved_folder: str) -> str:
+    """The adapter's name on the pipeline: the folder name (as ``diception_core.lora`` sanitizes names) plus a short
+    hash of the resolved path, so folders whose names sanitize alike (``lung-seg``, ``lung seg``) never collide."""
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", Path(resolved_folder).name).strip("_")[:40] or "adapter"
+    return f"{base}_{hashlib.sha256(resolved_folder.encode('utf-8')).hexdigest()[:10]}"
 
 
 _SERVER: ModelServer | None = None

@@ -8,6 +8,8 @@ Environment variables (all optional):
   bfloat16 when available, else CPU in float32).
 - ``DICEPTION_ADAPTERS_DIR``: folder of local adapter folders listed in the adapter picker (default ``./adapters``).
 - ``DICEPTION_SAM_MODEL`` / ``DICEPTION_DEPTH_ANYTHING_MODEL``: the Compare tab's specialists (Hub ids or folders).
+- ``DICEPTION_MAX_ADAPTERS``: adapters kept loaded on the shared model at once, least recently used unloaded first
+  (default 4).
 - ``DICEPTION_CONCURRENCY``: model runs at once (default 1); ``DICEPTION_MAX_QUEUE``: waiting requests (default 32).
 - ``DICEPTION_GPU_SECONDS_PER_STEP`` / ``DICEPTION_GPU_BASE_SECONDS``: the ZeroGPU duration estimate.
 - ``SPACES_ZERO_GPU``: set by Hugging Face on ZeroGPU Spaces; the model is then moved to CUDA at start-up.
@@ -35,6 +37,7 @@ class AppSettings:
     adapters_dir: Path = Path("adapters")
     sam_model: str = DEFAULT_SAM_MODEL
     depth_anything_model: str = DEFAULT_DEPTH_ANYTHING_MODEL
+    max_loaded_adapters: int = 4
     concurrency_limit: int = 1
     max_queue: int = 32
     gpu_seconds_per_step: float = 0.35
@@ -75,6 +78,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> AppSettings:
         adapters_dir=Path(env.get("DICEPTION_ADAPTERS_DIR", "").strip() or "adapters"),
         sam_model=env.get("DICEPTION_SAM_MODEL", "").strip() or DEFAULT_SAM_MODEL,
         depth_anything_model=env.get("DICEPTION_DEPTH_ANYTHING_MODEL", "").strip() or DEFAULT_DEPTH_ANYTHING_MODEL,
+        max_loaded_adapters=int(_number(env, "DICEPTION_MAX_ADAPTERS", 4, 1)),
         concurrency_limit=int(_number(env, "DICEPTION_CONCURRENCY", 1, 1)),
         max_queue=int(_number(env, "DICEPTION_MAX_QUEUE", 32, 1)),
         gpu_seconds_per_step=_number(env, "DICEPTION_GPU_SECONDS_PER_STEP", 0.35, 0.0),
