@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -105,12 +106,36 @@ def fetch_adapter(job: Mapping[str, Any], download_dir: Path) -> Path:
     return Path(snapshot_download(repo_id=repo, revision=revision, local_dir=target))
 
 
-def _benchmark_names(job: Mapping[str, Any]) -> list[str]:
-    task = job.get("task") or ""
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+
+
+def _benchmark_names(job: Mapping[str, Any], data_root: str | Path | None = None) -> list[str]:
+    """The runner's names for a submission's benchmarks: ``<task>/<id>`` for registry ids, and for an own test
+    split ``user:NAME`` the prepared folder ``<data_root>/user/NAME`` on this host. A submitter never names a path:
+    anything that is not a plain id is refused."""
+    task = str(job.get("task") or "")
     names = [str(b) for b in job.get("benchmarks") or []]
     if not names:
         raise SubmissionError("the submission names no benchmark")
-    return [b if "/" in b or not task else f"{task}/{b}" for b in names]
+    out, missing = [], []
+    for name in names:
+        own = name.removeprefix("user:")
+        if not _SAFE_NAME.fullmatch(own) or ".." in own:
+            raise SubmissionError(f"benchmark {name[:60]!r} is not a benchmark id")
+        if name.startswith("user:"):
+            folder = Path(data_root) / "user" / own if data_root is not None else None
+            if folder is None or not (folder / "manifest.json").is_file():
+                missing.append(name)
+                continue
+            out.append(f"user:{folder}")
+        else:
+            out.append(f"{task}/{name}" if task else name)
+    if not out:
+        raise SubmissionError(
+            f"the submission asks only for its own test split(s) {', '.join(missing)}, which this scoring host does "
+            "not have; add a standard benchmark of the task to diception_task.json"
+        )
+    return out
 
 
 class Worker:
@@ -206,7 +231,8 @@ class Worker:
             raise SubmissionError(str(exc)) from exc
         try:
             result = run_evaluation(
-                predictor, _benchmark_names(job), tier=str(job.get("tier") or "standard"), data_root=self.data_root,
+                predictor, _benchmark_names(job, self.data_root), tier=str(job.get("tier") or "standard"),
+                data_root=self.data_root,
                 cache_dir=self.cache_dir / f"submission-{job['submission_id']}", synthetic=self.synthetic,
                 progress=False,
             )
@@ -217,6 +243,16 @@ class Worker:
         if not result["scores"]:
             reasons = "; ".join(f"{f['sample_id']}: {f['reason']}" for f in result["failures"][:3])
             raise SubmissionError(f"no sample could be scored ({reasons or 'no samples'})")
+        if result["failures"]:
+            # A board score must cover every selected sample: a partial score would rank a submission on the
+            # samples it chose to answer. Missing prediction files are the submitter's to fix; failures with an
+            # adapter come from this host's data and are worth a retry once it is repaired.
+            count = len(result["failures"])
+            reasons = "; ".join(f"{f['sample_id']}: {f['reason']}" for f in result["failures"][:3])
+            message = f"{count} sample(s) could not be scored, so no partial score is published ({reasons})"
+            if job.get("kind") == "predictions":
+                raise SubmissionError(message)
+            raise RuntimeError(message)
         return result
 
     def run_once(self) -> bool:

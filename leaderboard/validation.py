@@ -47,7 +47,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from leaderboard.tables import TASKS
+from leaderboard.tables import BENCHMARK_ORDER, TASKS, USER_SPLIT_PREFIX
 
 MAX_RANK = 128
 MAX_TOTAL_BYTES = 300_000_000  # all files together (ADAPTER_FORMAT.md: "≤ 300 MB")
@@ -513,6 +513,22 @@ def _check_weights(
     return used_ranks, used_projections, blocks, params
 
 
+_ENCODING_TASK = {"mask": "point_segmentation", "depth": "depth", "normal": "normal"}
+_USER_SPLIT = re.compile(re.escape(USER_SPLIT_PREFIX) + r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+
+def _check_benchmark_ids(file: str, task: str | None, benchmarks: Sequence[str]) -> None:
+    """Each requested benchmark is a standard benchmark of the adapter's task or an own test split ``user:NAME``
+    (a plain name, never a path: the scoring host resolves it under its own data folder)."""
+    allowed = BENCHMARK_ORDER.get(task or "", ())
+    for benchmark in benchmarks:
+        if benchmark in allowed or _USER_SPLIT.fullmatch(benchmark):
+            continue
+        standard = f"standard {task} benchmarks: {', '.join(allowed)}; or " if allowed else ""
+        raise _refuse(file, f"benchmark {_short(benchmark, 60)!r} cannot be scored for this adapter; use "
+                            f"{standard}an own test split named {USER_SPLIT_PREFIX}NAME")
+
+
 def _check_task(
     task_json: Mapping[str, Any], *, base_model_id: str, base_revision: str | None
 ) -> tuple[str | None, dict[str, str] | None]:
@@ -610,6 +626,9 @@ def validate_adapter_folder(
     benchmarks = _str_list(f, "benchmarks", task_json.get("benchmarks"), pattern=_BENCHMARK_ID)
     if not benchmarks:
         raise _refuse(f, "benchmarks must name at least one benchmark to be scored on")
+    # A new task is scored like the standard task that shares its output encoding, or on its own test split.
+    scored_as = task or _ENCODING_TASK.get(str((new_task or {}).get("encoding")))
+    _check_benchmark_ids(f, scored_as, benchmarks)
     trained_on = _str_list(f, "trained_on_benchmarks", task_json.get("trained_on_benchmarks"), pattern=_BENCHMARK_ID)
     texts = {}
     for key in ("training_data", "licence"):

@@ -231,3 +231,34 @@ def test_prediction_files_are_read_with_the_declared_options(tmp_path) -> None:
     predictor = worker._predictor(job, None)
     assert isinstance(predictor, FilesPredictor)
     assert predictor.describe()["settings"]["depth_kind"] == "depth"
+
+
+class FailsOnce(SlowDepth):
+    """Fails on the first sample only: a partial result."""
+
+    def predict_depth(self, image, *, sample_id):
+        if not getattr(self, "failed", False):
+            self.failed = True
+            raise ValueError("missing prediction file")
+        return self.inner.predict_depth(image, sample_id=sample_id)
+
+
+def test_a_partial_score_is_never_published(tmp_path) -> None:
+    store = FakeStore([_job(1, storage_path=str(tmp_path), kind="predictions")])
+    _worker(store, tmp_path, FailsOnce()).run(once=True)
+    assert store.jobs[1]["status"] == "failed" and "no partial score" in store.jobs[1]["reason"]
+
+
+def test_benchmark_names_never_pass_paths_through(tmp_path) -> None:
+    from evaluation.worker import SubmissionError, _benchmark_names
+
+    assert _benchmark_names({"task": "depth", "benchmarks": ["nyuv2"]}) == ["depth/nyuv2"]
+    for bad in ("user:/etc", "../x", "normal/nyuv2", "user:a/b"):
+        with pytest.raises(SubmissionError, match="not a benchmark id"):
+            _benchmark_names({"task": "depth", "benchmarks": [bad]})
+    own = tmp_path / "user" / "mine"
+    own.mkdir(parents=True)
+    (own / "manifest.json").write_text("{}")
+    assert _benchmark_names({"task": "depth", "benchmarks": ["user:mine"]}, tmp_path) == [f"user:{own}"]
+    with pytest.raises(SubmissionError, match="own test split"):
+        _benchmark_names({"task": "depth", "benchmarks": ["user:absent"]}, tmp_path)

@@ -306,7 +306,8 @@ def test_task_file_refusals(tmp_path: Path) -> None:
 
 
 def test_new_task_with_embedding(tmp_path: Path) -> None:
-    new_task = {"task": None, "new_task": {"name": "highlight", "prompt": "[[image2highlight]]", "encoding": "rgb"}}
+    new_task = {"task": None, "new_task": {"name": "highlight", "prompt": "[[image2highlight]]", "encoding": "rgb"},
+                "benchmarks": ["user:highlight-heldout"]}
     folder = make_adapter(tmp_path / "a", task=new_task)
     save_file({"prompt_embeds": np.zeros((1, 7, 32), np.float32),
                "pooled_prompt_embeds": np.zeros((1, 24), np.float32)}, str(folder / v.EMBEDDING_FILE))  # fmt: skip
@@ -415,3 +416,10 @@ def test_dest_dir_must_be_empty(tmp_path: Path) -> None:
     (tmp_path / "out" / "x").write_text("x")
     with pytest.raises(ValueError, match="dest_dir must be empty"):
         v.validate_adapter_zip(zip_folder(folder, tmp_path / "a.zip"), tmp_path / "out", **KW)
+
+
+@pytest.mark.parametrize("bench_id", ["user:/etc/secrets", "user:../up", "normal/nyuv2", "synthetic", "nyuv2:train"])
+def test_benchmarks_must_be_standard_for_the_task_or_a_named_own_split(tmp_path: Path, bench_id: str) -> None:
+    folder = make_adapter(tmp_path / "a", task={"benchmarks": [bench_id]})
+    with refused("cannot be scored for this adapter|benchmarks"):
+        v.validate_adapter_folder(folder, **KW)
