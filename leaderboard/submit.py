@@ -12,6 +12,7 @@ self-submitted.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -335,21 +336,22 @@ def _store_and_queue(
     (submission id, stored folder). The folder is removed again if the store refuses the submission."""
     final = Path(config.storage_root) / content_hash[:2] / content_hash
     final.parent.mkdir(parents=True, exist_ok=True)
-    created = False
-    if not final.exists():
-        try:
+    # One request at a time per content hash: otherwise a refused request could delete the folder that an
+    # identical, accepted request has just been queued with.
+    with open(final.parent / f".{content_hash}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        created = False
+        if not final.exists():
             os.rename(validated, final)
             created = True
-        except OSError:  # an identical upload arrived at the same moment; the store refuses the duplicate
-            created = False
-    try:
-        submission_id = store.create_submission(
-            content_hash=content_hash, storage_path=str(final), tier=config.tier, **fields
-        )
-    except ValueError:  # SubmissionRefused (duplicate, quota) and argument errors: keep nothing we added
-        if created:
-            shutil.rmtree(final, ignore_errors=True)
-        raise
+        try:
+            submission_id = store.create_submission(
+                content_hash=content_hash, storage_path=str(final), tier=config.tier, **fields
+            )
+        except ValueError:  # SubmissionRefused (duplicate, quota) and argument errors: keep nothing we added
+            if created:
+                shutil.rmtree(final, ignore_errors=True)
+            raise
     return submission_id, final
 
 
