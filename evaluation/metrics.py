@@ -282,6 +282,7 @@ def align_depth_least_squares(
     *,
     min_depth: float | None = None,
     max_depth: float | None = None,
+    fit_max_side: int | None = None,
 ) -> torch.Tensor:
     """Per-image least-squares scale-and-shift alignment of an affine-invariant prediction (``genpercept-affine``).
 
@@ -290,16 +291,26 @@ def align_depth_least_squares(
     ``d̂ = 1/D̂``. Then ``d̂`` is clipped to ``[min_depth, max_depth]`` (either bound may be None) and finally
     ``d̂ = max(d̂, 1e-6)``. Returns the aligned depth with ``pred``'s shape, in float64 (the fit runs in float64).
 
+    ``fit_max_side`` (ETH3D: 1024): ``s, t`` are fitted on a nearest-neighbour subsample whose longer side is at
+    most that, then applied to the full-resolution prediction, so the metrics stay at the ground truth's resolution.
+
     Raises ``ValueError`` on shape mismatches, a non-bool ``valid``, an unknown ``space``, or an empty fit set.
     """
     pred_t, gt_t, valid_t = _depth_inputs(pred, gt, valid)
     if space not in ("depth", "disparity"):
         raise ValueError(f"space: expected 'depth' or 'disparity', got {space!r}")
-    fit_mask = valid_t if space == "depth" else valid_t & (gt_t > 0)
+    fit_pred, fit_gt, fit_valid = pred_t, gt_t, valid_t
+    if fit_max_side is not None and max(pred_t.shape[-2:]) > fit_max_side:
+        height, width = pred_t.shape[-2:]
+        scale = fit_max_side / max(height, width)
+        rows = (torch.arange(max(1, round(height * scale))) * height // max(1, round(height * scale)))
+        cols = (torch.arange(max(1, round(width * scale))) * width // max(1, round(width * scale)))
+        fit_pred, fit_gt, fit_valid = (a[..., rows, :][..., :, cols] for a in (pred_t, gt_t, valid_t))
+    fit_mask = fit_valid if space == "depth" else fit_valid & (fit_gt > 0)
     if not bool(fit_mask.any()):
         raise ValueError("valid: no valid pixels with gt > 0 to fit the alignment")
-    p = pred_t[fit_mask].to(torch.float64)  # [N]
-    y = gt_t[fit_mask].to(torch.float64)  # [N]
+    p = fit_pred[fit_mask].to(torch.float64)  # [N]
+    y = fit_gt[fit_mask].to(torch.float64)  # [N]
     if space == "disparity":
         y = 1.0 / y
     s, t = _fit_scale_shift(p, y)
@@ -381,6 +392,7 @@ def depth_metrics(
     space: DepthSpace,
     min_depth: float | None,
     max_depth: float | None,
+    fit_max_side: int | None = None,
 ) -> dict[str, float]:
     """One image under ``genpercept-affine``: align ``pred`` (:func:`align_depth_least_squares` in ``space``, clipped
     to the dataset's ``[min_depth, max_depth]``), then AbsRel, δ1-δ3 and RMSE on ``valid``.
@@ -389,7 +401,8 @@ def depth_metrics(
     ``valid`` must already encode the dataset's crop and range (see ``evaluation.benchmarks``). Raises as
     :func:`align_depth_least_squares` and :func:`absrel`.
     """
-    aligned = align_depth_least_squares(pred, gt, valid, space, min_depth=min_depth, max_depth=max_depth)
+    aligned = align_depth_least_squares(pred, gt, valid, space, min_depth=min_depth, max_depth=max_depth,
+                                        fit_max_side=fit_max_side)
     return _all_depth_metrics(*_valid_vectors(aligned, gt, valid))
 
 

@@ -334,25 +334,12 @@ def _score_masks(
     }
 
 
-def _resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    rows = (np.arange(height) * array.shape[0] // height).clip(0, array.shape[0] - 1)
-    cols = (np.arange(width) * array.shape[1] // width).clip(0, array.shape[1] - 1)
-    return array[rows][:, cols]
-
-
 def _score_depth(predictor: Predictor, spec: BenchmarkSpec, protocol: str, sample: _Sample) -> dict[str, float]:
     rules = spec.depth
     image, gt, valid = sample.image, sample.depth, sample.valid
     if rules is not None and rules.kb_crop:
         top, left, h, w = kb_crop_box(*gt.shape)
         image, gt, valid = (a[top:top + h, left:left + w] for a in (image, gt, valid))
-    if rules is not None and rules.fit_max_side and max(gt.shape) > rules.fit_max_side:
-        from PIL import Image
-
-        scale = rules.fit_max_side / max(gt.shape)
-        h, w = round(gt.shape[0] * scale), round(gt.shape[1] * scale)
-        image = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
-        gt, valid = _resize_nearest(gt, h, w), _resize_nearest(valid, h, w)
     if rules is not None:
         valid = depth_valid_mask(rules, gt, valid if rules.mask_file else None) & (valid | rules.mask_file)
     pred = np.asarray(predictor.predict_depth(image, sample_id=sample.sample_id), dtype=np.float32)
@@ -365,6 +352,8 @@ def _score_depth(predictor: Predictor, spec: BenchmarkSpec, protocol: str, sampl
     return depth_metrics(
         torch.from_numpy(pred), torch.from_numpy(gt), torch.from_numpy(valid), space=predictor.depth_output,
         min_depth=rules.min_depth if rules else None, max_depth=rules.max_depth if rules else None,
+        # ETH3D: fit at max side 1024 (PROTOCOLS.md), score at the ground truth's full resolution.
+        fit_max_side=rules.fit_max_side if rules else None,
     )
 
 

@@ -367,3 +367,15 @@ def test_coco_keypoint_ap_perfect_and_empty() -> None:
     assert M.coco_keypoint_ap(gt, [])["ap"] == 0.0
     with pytest.raises(ValueError, match="score"):
         M.coco_keypoint_ap(gt, [{"image_id": 1, "category_id": 1, "keypoints": [0] * 51}])
+
+
+def test_fit_at_reduced_size_still_scores_at_full_resolution() -> None:
+    """ETH3D's rule: s, t fitted on a subsample with max side 1024, metrics on the full-resolution map."""
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.rand(300, 2500, generator=gen, dtype=torch.float64) * 5 + 1.0
+    valid = torch.ones_like(gt, dtype=torch.bool)
+    pred = 2.0 * (1.0 / gt) + 0.5  # an exact affine transform in disparity space
+    aligned = M.align_depth_least_squares(pred, gt, valid, "disparity", fit_max_side=1024)
+    assert aligned.shape == gt.shape
+    metrics = M.depth_metrics(pred, gt, valid, space="disparity", min_depth=None, max_depth=None, fit_max_side=1024)
+    assert metrics["absrel"] == pytest.approx(0.0, abs=1e-9) and metrics["delta1"] == 1.0
