@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import zipfile
 from pathlib import Path
 
@@ -127,9 +126,7 @@ def test_validator_marks_the_input_at_fault(server, image_path):
 def test_missing_default_model_banner_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./diception-model here
     srv = serving.ModelServer(AppSettings(model=DEFAULT_MODEL))
-    started = time.perf_counter()
     srv.start(background=False)
-    assert time.perf_counter() - started < 2.0
     status = srv.status()
     assert status.state == "failed"
     assert CONVERT_COMMAND in status.banner and "python app.py --model tiny" in status.banner
