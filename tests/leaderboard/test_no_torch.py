@@ -18,7 +18,8 @@ for name in names:
 for core in ("leaderboard.store", "leaderboard.db", "leaderboard.orm", "leaderboard.seed", "leaderboard.backup",
              "leaderboard.settings", "leaderboard.schema"):
     assert core in sys.modules, core
-heavy = sorted(m for m in ("torch", "diffusers", "transformers", "peft", "accelerate") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "diffusers", "transformers", "peft", "accelerate", "evaluation",
+                             "diception_core") if m in sys.modules)
 assert not heavy, f"importing leaderboard pulled in {heavy}"
 print("checked", len(names), "modules")
 """
