@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from diception_core.tasks import Task
@@ -16,15 +15,6 @@ from evaluation.predictors import (
     SamPredictor,
     build_predictor,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run ~10x faster on one thread on a shared machine (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _image(height: int = 40, width: int = 64, seed: int = 0) -> np.ndarray:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from evaluation.__main__ import main
 from evaluation.predictors import DepthAnythingPredictor, DiceptionPredictor, FilesPredictor, SamPredictor
@@ -17,15 +16,6 @@ from evaluation.runner import SyntheticOptions, run_evaluation
 from evaluation.synthetic import make_synthetic_scene
 
 SYNTHETIC = SyntheticOptions(samples=4, size=64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run ~10x faster on one thread on a shared machine (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Interrupted(RuntimeError):

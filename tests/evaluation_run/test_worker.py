@@ -20,14 +20,6 @@ from leaderboard.store import LeaseLost
 SYNTHETIC = SyntheticOptions(samples=2, size=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class FakeStore:
     """The four queue methods of leaderboard.store.Store, in memory."""
 
