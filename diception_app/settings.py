@@ -55,6 +55,13 @@ class AppSettings:
         return dataclasses.replace(self, **changes)
 
 
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    value = _number(env, name, default, minimum)
+    if not float(value).is_integer():  # also refuses inf and nan
+        raise ValueError(f"{name} must be a whole number, got {value}")
+    return int(value)
+
+
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -78,9 +85,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> AppSettings:
         adapters_dir=Path(env.get("DICEPTION_ADAPTERS_DIR", "").strip() or "adapters"),
         sam_model=env.get("DICEPTION_SAM_MODEL", "").strip() or DEFAULT_SAM_MODEL,
         depth_anything_model=env.get("DICEPTION_DEPTH_ANYTHING_MODEL", "").strip() or DEFAULT_DEPTH_ANYTHING_MODEL,
-        max_loaded_adapters=int(_number(env, "DICEPTION_MAX_ADAPTERS", 4, 1)),
-        concurrency_limit=int(_number(env, "DICEPTION_CONCURRENCY", 1, 1)),
-        max_queue=int(_number(env, "DICEPTION_MAX_QUEUE", 32, 1)),
+        max_loaded_adapters=_integer(env, "DICEPTION_MAX_ADAPTERS", 4, 1),
+        concurrency_limit=_integer(env, "DICEPTION_CONCURRENCY", 1, 1),
+        max_queue=_integer(env, "DICEPTION_MAX_QUEUE", 32, 1),
         gpu_seconds_per_step=_number(env, "DICEPTION_GPU_SECONDS_PER_STEP", 0.35, 0.0),
         gpu_base_seconds=_number(env, "DICEPTION_GPU_BASE_SECONDS", 15.0, 0.0),
         zero_gpu=bool(env.get("SPACES_ZERO_GPU", "").strip()),

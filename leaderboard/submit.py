@@ -231,19 +231,23 @@ def fetch_hub_adapter(
     return files
 
 
-def _reconcile(form: SubmissionForm, adapter: ValidatedAdapter) -> tuple[str, tuple[str, ...]]:
-    task = adapter.task_name
+def _reconcile_form(
+    form: SubmissionForm, task: str, benchmarks: tuple[str, ...], source: str
+) -> tuple[str, tuple[str, ...]]:
+    """The form may restate the task and narrow the benchmarks of the uploaded ``source`` file, never contradict
+    or widen them; returns the (task, benchmarks) to queue."""
     if form.task.strip() and form.task.strip() != task:
-        raise SubmissionError(f"task: the form says {form.task.strip()!r} but diception_task.json says {task!r}")
-    benchmarks = adapter.benchmarks
-    if form.benchmarks:
-        extra = [b for b in form.benchmarks if b not in adapter.benchmarks]
-        if extra:
-            raise SubmissionError(
-                f"benchmarks: {', '.join(extra)} not in diception_task.json's benchmarks ({', '.join(benchmarks)})"
-            )
-        benchmarks = tuple(dict.fromkeys(form.benchmarks))
-    return task, benchmarks
+        raise SubmissionError(f"task: the form says {form.task.strip()!r} but {source} says {task!r}")
+    if not form.benchmarks:
+        return task, benchmarks
+    extra = [b for b in form.benchmarks if b not in benchmarks]
+    if extra:
+        raise SubmissionError(f"benchmarks: {', '.join(extra)} not in {source}'s benchmarks ({', '.join(benchmarks)})")
+    return task, tuple(dict.fromkeys(form.benchmarks))
+
+
+def _reconcile(form: SubmissionForm, adapter: ValidatedAdapter) -> tuple[str, tuple[str, ...]]:
+    return _reconcile_form(form, adapter.task_name, adapter.benchmarks, "diception_task.json")
 
 
 def submit_adapter(
@@ -369,19 +373,9 @@ class PredictionsReceipt:
 
 
 def _reconcile_predictions(form: SubmissionForm, predictions: ValidatedPredictions) -> tuple[str, tuple[str, ...]]:
-    task = predictions.task
-    if form.task.strip() and form.task.strip() != task:
-        raise SubmissionError(f"task: the form says {form.task.strip()!r} but predictions.json says {task!r}")
-    benchmarks = predictions.benchmarks
     if form.benchmarks:
-        check_benchmarks(task, form.benchmarks)
-        extra = [b for b in form.benchmarks if b not in predictions.benchmarks]
-        if extra:
-            raise SubmissionError(
-                f"benchmarks: {', '.join(extra)} not in predictions.json's benchmarks ({', '.join(benchmarks)})"
-            )
-        benchmarks = tuple(dict.fromkeys(form.benchmarks))
-    return task, benchmarks
+        check_benchmarks(predictions.task, form.benchmarks)
+    return _reconcile_form(form, predictions.task, predictions.benchmarks, "predictions.json")
 
 
 def submit_predictions(

@@ -165,3 +165,9 @@ def test_folders_whose_names_sanitize_alike_do_not_collide(fresh_tiny_pipe, tmp_
         assert first != second and {first, second} <= set(pipe.adapters)
         assert srv.activate_adapter(pipe, dash, 1.0) == first and len(pipe.adapters) == 2
     assert serving.adapter_name(str(tmp_path / "lung-seg")).startswith("lung_seg_")
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "2.5"])
+def test_integer_settings_refuse_non_whole_numbers(raw: str) -> None:
+    with pytest.raises(ValueError, match="DICEPTION_MAX_QUEUE"):
+        load_settings({"DICEPTION_MAX_QUEUE": raw})
