@@ -22,7 +22,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-TINY_VERSION = 3
+TINY_VERSION = 4
 TINY_RESOLUTION = 64
 TINY_SEED = 0
 
@@ -32,14 +32,17 @@ TINY_TRANSFORMER_CONFIG: dict[str, Any] = {
     "in_channels": 16,
     "num_layers": 2,
     "attention_head_dim": 8,
-    "num_attention_heads": 4,
+    # Inner dim 64 = patch_size**2 * out_channels, the per-token output size: a narrower transformer could not
+    # reach every velocity through its output head (SD3-medium: 1536 >> 64), so it could not even learn to denoise.
+    "num_attention_heads": 8,
     "joint_attention_dim": 32,  # = the tiny T5's d_model
-    "caption_projection_dim": 32,  # = inner dim, as in SD3-medium
+    "caption_projection_dim": 64,  # = inner dim, as in SD3-medium
     "pooled_projection_dim": 32,  # = the two tiny CLIP projections, 16 + 16
     "out_channels": 16,
     "pos_embed_max_size": 48,  # covers 768 px (96 latents / patch 2)
 }
 TINY_POINT_FREQUENCIES = 16
+TINY_INNER_DIM = TINY_TRANSFORMER_CONFIG["num_attention_heads"] * TINY_TRANSFORMER_CONFIG["attention_head_dim"]
 
 SD3_MEDIUM_TRANSFORMER_CONFIG: dict[str, Any] = {
     "sample_size": 128,
@@ -142,7 +145,7 @@ def build_tiny_official(folder: str | Path, *, seed: int = TINY_SEED) -> tuple[P
     with _seeded(seed):
         transformer = DiceptionTransformer(**TINY_TRANSFORMER_CONFIG)
         vae = AutoencoderKL(**tiny_vae_config())
-        points = PointEncoder(num_frequencies=TINY_POINT_FREQUENCIES, hidden_size=32, gaussian_scale=4.0)
+        points = PointEncoder(num_frequencies=TINY_POINT_FREQUENCIES, hidden_size=TINY_INNER_DIM, gaussian_scale=4.0)
         with torch.no_grad():
             # Louder point tokens, so that the effect of a click is visible in a random tiny model's output.
             points.point_embedder[2].weight.mul_(30.0)

@@ -52,59 +52,55 @@ def _validate(adapter: Path, pipe: DiceptionPipeline) -> Any:
     )
 
 
-def _head_floor(trainer: Finetuner, batch: Any, iterations: int = 100) -> float:
-    """(An upper estimate of) the least loss any LoRA upstream of the frozen output head can reach on ``batch``.
+def _train_as_denoiser(pipe: DiceptionPipeline, data: Path, steps: int = 300) -> None:
+    """Full-parameter flow matching of ``pipe``'s transformer on ``data`` (depth pairs): a trained-like tiny base.
 
-    The head (AdaLN ``norm_out`` then ``proj_out``) maps each token's D-dim feature to p*p*C outputs; on the tiny
-    preset D = 32 < 64 = p*p*C and the features are layer-normalised, so part of the velocity target (noise - x0)
-    is out of reach whatever the attention projections do. Found by optimising the head's input directly.
+    The tiny preset is random, and a random transformer does not denoise: from it, an attention LoRA fitting a fixed
+    batch stalls at about the noise's own variance (measured: 1.66 -> ~1.1 with E[noise^2] = 0.99, whatever the
+    rank or learning rate), because extracting the noise from x_t takes the timestep-modulated paths a LoRA on the
+    attention projections does not reach. DICEPTION's base is a trained denoiser, so the test trains one first.
     """
-    transformer = trainer.pipe.transformer
-    target = batch.noise - trainer.target_latents[batch.indices]  # [B, C, H, W]
-    n, _, height, width = target.shape
-    patch = transformer.config.patch_size
-    with torch.no_grad():
-        pooled = trainer.model.pooled_prompt_embeds.expand(n, -1)
-        temb = transformer.time_text_embed(batch.timesteps, pooled)  # [B, D]
-    features = torch.randn(n, (height // patch) * (width // patch), transformer.proj_out.in_features,
-                           generator=torch.Generator().manual_seed(0), requires_grad=True)
-    optimizer = torch.optim.Adam([features], lr=0.05)
-    for _ in range(iterations):
-        output = transformer._unpatchify(transformer.proj_out(transformer.norm_out(features, temb)), height, width)
-        loss = ((output - target) ** 2).mean()
+    trainer = Finetuner(_settings(data, data.parent / "pretrain", task="depth", batch=4), pipe=pipe)
+    transformer = pipe.transformer
+    base = [p for n, p in transformer.named_parameters() if ".lora_" not in n]
+    for param in base:
+        param.requires_grad_(True)
+    optimizer = torch.optim.Adam(base, lr=1e-3)
+    for _ in range(steps):
+        loss = trainer.loss(trainer.sample_batch())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return loss.item()
+    transformer.requires_grad_(False)
+    transformer.delete_adapters(trainer.adapter_name)
 
 
-def test_fixed_batch_loss_falls_from_a_zero_lora(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
-    """A fixed draw (2 of the 4 pairs, noise, timesteps) trained on with lr 3e-2 from lora_B = 0.
-
-    The issue asks for the loss to halve; on the tiny preset that is out of reach (``_head_floor`` is ~0.9 of a
-    ~1.7 starting loss), so the test asks for the loss to fall by 15 % and the reachable excess by 30 %.
-    """
+def test_fixed_batch_loss_halves_from_a_zero_lora(
+    tiny_model_dir: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """On a new task (4 pairs, one fixed draw of noise and timesteps), all attention targets, lr 2e-2, 100 steps."""
+    pipe = _pipe(tiny_model_dir)
+    _train_as_denoiser(pipe, make_example(tmp_path_factory.mktemp("ft") / "depth", encoding="depth", n=32,
+                                          size=64, seed=11))
     all_targets = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
-    settings = _settings(data_dir, tmp_path, task=None, encoding="mask", prompt="[[image2shape]]",
-                         prompt_embedding="learn", targets=all_targets, rank=8, batch=2, lr=3e-2)
-    trainer = Finetuner(settings, pipe=_pipe(tiny_model_dir))
+    settings = _settings(data_dir, tmp_path_factory.mktemp("run"), task=None, encoding="mask",
+                         prompt="[[image2shape]]", prompt_embedding="learn", targets=all_targets, rank=8, batch=4,
+                         lr=2e-2)
+    trainer = Finetuner(settings, pipe=pipe)
     state = trainer.trainable_state()
     assert all(not v.any() for k, v in state.items() if "lora_B" in k)  # the LoRA starts as the identity
-    batch = trainer.sample_batch()  # one fixed draw of pairs, noise and timesteps
+    batch = trainer.sample_batch()  # one fixed draw: the 4 pairs, noise, timesteps and clicks
     with torch.no_grad():
         first = trainer.loss(batch).item()
-        trainer.pipe.transformer.disable_lora()
+        pipe.transformer.disable_lora()
         base = trainer.loss(batch).item()
-        trainer.pipe.transformer.enable_lora()
+        pipe.transformer.enable_lora()
     assert first == base
-    floor = _head_floor(trainer, batch)
-    assert floor < first
-    for _ in range(20):
+    for _ in range(100):
         trainer.train_step(batch)
     with torch.no_grad():
         last = trainer.loss(batch).item()
-    assert last <= 0.85 * first, (first, last)
-    assert last - floor <= 0.7 * (first - floor), (first, last, floor)
+    assert last <= 0.5 * first, (first, last)
 
 
 def test_adapter_reloads_changes_output_and_unloads(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
