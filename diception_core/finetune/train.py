@@ -519,7 +519,10 @@ class Finetuner:
         )
 
     def train_step(self, batch: Batch | None = None) -> float:
-        """One optimiser step over ``grad_accum`` micro-batches (drawn, or ``batch`` each time); returns the loss."""
+        """One optimiser step over ``grad_accum`` micro-batches (drawn, or ``batch`` each time); returns the loss.
+
+        The loss is averaged over the micro-batches, and over the processes of a data-parallel run.
+        """
         accelerator, accum, total = self.accelerator, self.settings.grad_accum, 0.0
         self.model.train()
         for micro in range(accum):
@@ -538,6 +541,9 @@ class Finetuner:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.last_loss = total / accum
+        if accelerator.num_processes > 1:  # logged: the loss over every process's batch
+            mean = accelerator.reduce(torch.tensor(self.last_loss, device=self.device), reduction="mean")
+            self.last_loss = float(mean)
         return self.last_loss
 
     # -------------------------------------------------------------- the loop

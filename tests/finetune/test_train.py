@@ -3,6 +3,10 @@ the leaderboard's validation, and new tasks serve without a text encoder."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +187,38 @@ def test_resume_gives_the_uninterrupted_weights(tiny_model_dir: Path, data_dir: 
     with pytest.raises(ValueError, match=r"different settings \(lr: 0.01 -> 0.005\)"):
         Finetuner(_settings(data_dir, tmp_path / "b", resume=True, **{**common, "lr": 5e-3}),
                   pipe=_pipe(tiny_model_dir)).train()
+
+
+def test_two_processes_train_one_adapter(
+    tiny_model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real two-process data-parallel run (torch.distributed.run, gloo on CPU), as accelerate launch starts it."""
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "diception_core.finetune", "--data", str(data_dir), "--name", "shapes", "--task", "point_segmentation",
+        "--model", str(tiny_model_dir), "--output", str(out), "--steps", "2", "--batch", "2", "--rank", "4",
+        "--lr", "1e-2", "--val-split", "0", "--checkpoint-every", "2",
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(command, env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                         timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    state = json.loads((out / "checkpoints" / "step-0000002" / "training_state.json").read_text(encoding="utf-8"))
+    assert state["num_processes"] == 2
+    assert _validate(out / "adapter", _pipe(tiny_model_dir)).task == "point_segmentation"
+
+    # Step 1 starts from the base weights in both processes, each on its own draw: the logged loss is their mean.
+    losses = []
+    for index in (0, 1):
+        monkeypatch.setattr(Finetuner, "_process_seed", lambda self, i=index: i)
+        trainer = Finetuner(_settings(data_dir, tmp_path / f"process-{index}", rank=4, batch=2),
+                            pipe=_pipe(tiny_model_dir))
+        with torch.no_grad():
+            losses.append(trainer.loss(trainer.sample_batch()).item())
+    assert losses[0] != losses[1]
+    logged = json.loads((out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert logged["step"] == 1 and logged["loss"] == pytest.approx(sum(losses) / 2, rel=1e-5)
 
 
 @pytest.mark.parametrize(
