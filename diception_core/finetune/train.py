@@ -362,6 +362,24 @@ def mean_angle_deg(pred: np.ndarray, target: np.ndarray, valid: np.ndarray) -> f
 # ------------------------------------------------------------------------------------------------ the trainer
 
 
+def _accelerator(mixed_precision: str) -> Any:
+    """An ``Accelerator`` with ``mixed_precision``, also when an earlier run in this process fixed another one.
+
+    accelerate keeps one precision per process; a single process (a notebook running two fine-tunings) starts its
+    state afresh, a launched multi-process run cannot and says so.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    earlier = AcceleratorState._shared_state.get("_mixed_precision")
+    if earlier is not None and str(earlier) != mixed_precision:
+        if PartialState().num_processes > 1:
+            raise ValueError(f"mixed-precision: this launch already runs with {earlier!r}; pass --mixed-precision "
+                             f"{earlier} or launch again with {mixed_precision!r}")
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision)
+
+
 class Finetuner:
     """One fine-tuning run: data, frozen pipeline, LoRA, optimiser, checkpoints, validation and the adapter folder.
 
@@ -371,10 +389,8 @@ class Finetuner:
 
     def __init__(self, settings: FinetuneSettings, *, pipe: Any = None, accelerator: Any = None,
                  samples: list[Sample] | None = None) -> None:
-        from accelerate import Accelerator
-
         self.settings = settings.check()
-        self.accelerator = accelerator or Accelerator(mixed_precision=settings.mixed_precision)
+        self.accelerator = accelerator or _accelerator(settings.mixed_precision)
         self.weight_dtype = _WEIGHT_DTYPES[self.accelerator.mixed_precision]
         # Task: an existing task's fixed prompt, or a new task's prompt and encoding.
         if settings.task is not None:

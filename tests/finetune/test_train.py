@@ -189,6 +189,42 @@ def test_resume_gives_the_uninterrupted_weights(tiny_model_dir: Path, data_dir: 
                   pipe=_pipe(tiny_model_dir)).train()
 
 
+def test_gradient_checkpointing_takes_the_same_step(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    states, recomputed = [], []
+    for checkpointing in (False, True):
+        settings = _settings(data_dir, tmp_path / f"gc-{checkpointing}", gradient_checkpointing=checkpointing)
+        trainer = Finetuner(settings, pipe=_pipe(tiny_model_dir))
+        transformer = trainer.pipe.transformer
+        if checkpointing:
+            transformer._gradient_checkpointing_func = _counting(transformer._gradient_checkpointing_func, recomputed)
+        trainer.train_step()
+        states.append(trainer.trainable_state())
+    assert len(recomputed) == transformer.config.num_layers  # every block went through the checkpoint
+    assert any(v.any() for k, v in states[0].items() if "lora_B" in k)
+    for key in states[0]:
+        torch.testing.assert_close(states[1][key], states[0][key], rtol=1e-5, atol=1e-7)
+
+
+def _counting(function: Any, calls: list[int]) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def test_bf16_mixed_precision_keeps_float32_lora_weights(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    """Also after a float32 run in the same process (a notebook): accelerate fixes one precision per process."""
+    Finetuner(_settings(data_dir, tmp_path / "fp32"), pipe=_pipe(tiny_model_dir))
+    trainer = Finetuner(_settings(data_dir, tmp_path / "bf16", mixed_precision="bf16"), pipe=_pipe(tiny_model_dir))
+    assert trainer.accelerator.mixed_precision == "bf16"
+    losses = [trainer.train_step() for _ in range(2)]
+    assert all(np.isfinite(losses))
+    state = trainer.trainable_state()
+    assert {v.dtype for v in state.values()} == {torch.float32}
+    assert any(v.any() for k, v in state.items() if "lora_B" in k)
+
+
 def test_two_processes_train_one_adapter(
     tiny_model_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
