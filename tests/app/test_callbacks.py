@@ -406,6 +406,37 @@ def test_adapter_run_end_to_end(fresh_tiny_pipe, image_path, tmp_path, monkeypat
     assert plain.settings["adapter"] is None and pipe.active_adapter is None
 
 
+def test_a_finetuned_adapter_folder_is_offered_and_runs(fresh_tiny_pipe, tiny_model_dir, image_path, tmp_path,
+                                                        monkeypatch):
+    """The fine-tuner's default output, copied as is into the adapters folder, is in the picker and serves its task."""
+    import shutil
+
+    from diception_core.finetune.data import make_example
+    from diception_core.finetune.train import FinetuneSettings, finetune
+    from diception_core.pipeline import DiceptionPipeline
+
+    data = make_example(tmp_path / "data", encoding="mask", n=4, size=64, seed=3)
+    settings = FinetuneSettings(
+        data=str(data), name="shapes", encoding="mask", prompt="[[image2shape]]", model=str(tiny_model_dir),
+        output=str(tmp_path / "run"), steps=1, batch=2, val_split=0.0, val_every=0, checkpoint_every=0,
+        prompt_embedding="learn",
+    )
+    trained = finetune(settings, pipe=DiceptionPipeline.from_pretrained(tiny_model_dir, device="cpu"))
+    shutil.copytree(trained.adapter_dir, tmp_path / "adapters" / "shapes")
+
+    srv = serving.ModelServer(AppSettings(model="tiny", adapters_dir=tmp_path / "adapters"),
+                              loader=lambda _s: fresh_tiny_pipe)
+    srv.start(background=False)
+    monkeypatch.setattr(serving, "_SERVER", srv)
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters")
+    assert "local:shapes" in [v for _, v in catalog.choices()]
+    request = callbacks.check_adapter_request(srv, catalog, str(image_path), "local:shapes", 1.0, "[]", 1, 1.0, 0,
+                                              False)
+    result = callbacks.run_task(srv, request)
+    assert result.settings["task"] == "shapes" and result.settings["adapter"] == "shapes (local)"
+    assert any(p.name.endswith("_mask.png") for p in result.files)
+
+
 def test_progress_advances_per_denoising_step(server, monkeypatch):
     calls = []
 
