@@ -8,6 +8,7 @@ parameter with a documented default; the pipeline passes the values saved in the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
@@ -46,7 +47,8 @@ _NORM_EPS = 1e-6  # normal vectors shorter than this are undefined and decode to
 def check_rgb(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
     """Return ``rgb`` as float32 [H, W, 3] in [0, 1]; raise ``ValueError`` naming ``name`` when it is not one.
 
-    Values within 1e-3 outside [0, 1] (float error from a VAE decode) are clipped; anything further raises.
+    Values within 1e-3 outside [0, 1] (float error from a VAE decode) are clipped (into a copy); anything further
+    raises. A float32 input already in [0, 1] is returned as is, not copied: read it, do not write to it.
     """
     if not isinstance(rgb, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of shape [H, W, 3], got {type(rgb).__name__}")
@@ -57,12 +59,22 @@ def check_rgb(rgb: np.ndarray, name: str = "rgb") -> np.ndarray:
     if not np.issubdtype(rgb.dtype, np.floating):
         raise ValueError(f"{name}: expected a float array with values in [0, 1], got dtype {rgb.dtype}")
     rgb = rgb.astype(np.float32, copy=False)  # [H, W, 3]
-    if not np.isfinite(rgb).all():
+    low, high = float(rgb.min()), float(rgb.max())  # a NaN anywhere makes both NaN; two passes, no temporaries
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{name}: contains NaN or infinite values")
-    low, high = float(rgb.min()), float(rgb.max())
     if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
         raise ValueError(f"{name}: values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
-    return np.clip(rgb, 0.0, 1.0)  # [H, W, 3] in [0, 1]
+    if low < 0.0 or high > 1.0:
+        return np.clip(rgb, 0.0, 1.0)  # [H, W, 3] in [0, 1]
+    return rgb
+
+
+def _channel_mean(rgb: np.ndarray) -> np.ndarray:
+    """``rgb.mean(axis=2)`` of a float32 [H, W, 3], bit for bit (((r + g) + b) / 3), about 9x faster."""
+    total = rgb[..., 0] + rgb[..., 1]  # [H, W]
+    total += rgb[..., 2]
+    total /= np.float32(3.0)
+    return total
 
 
 def _check_map(array: np.ndarray, name: str) -> np.ndarray:
@@ -111,8 +123,7 @@ def decode_depth(rgb: np.ndarray) -> np.ndarray:
     The value is affine-invariant disparity (relative inverse depth), not metric depth: the training target was
     min-max normalised per image, so only the ordering and ratios of differences are meaningful.
     """
-    rgb = check_rgb(rgb)  # [H, W, 3]
-    return rgb.mean(axis=2, dtype=np.float32)  # [H, W] in [0, 1]
+    return _channel_mean(check_rgb(rgb))  # [H, W] in [0, 1]
 
 
 def encode_depth(disparity: np.ndarray) -> np.ndarray:
@@ -243,7 +254,7 @@ def decode_mask(rgb: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """
     rgb = check_rgb(rgb)  # [H, W, 3]
     threshold = _check_unit_interval("threshold", threshold)
-    return rgb.mean(axis=2) >= threshold  # [H, W] bool
+    return _channel_mean(rgb) >= threshold  # [H, W] bool
 
 
 def encode_mask(mask: np.ndarray) -> np.ndarray:

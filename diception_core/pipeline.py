@@ -574,8 +574,10 @@ class DiceptionPipeline:
                 for c in rgb
             ]
             return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
-        out = F.interpolate(rgb.unsqueeze(0), size=(height, width), mode="bilinear", align_corners=False)[0]
-        return out.clamp(0, 1).permute(1, 2, 0).contiguous().numpy().astype(np.float32)
+        # Channels-last in and out: the [H, W, 3] view is already contiguous, so no copy follows the resize.
+        x = rgb.float().unsqueeze(0).contiguous(memory_format=torch.channels_last)  # [1, 3, R, R]
+        out = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)[0].clamp_(0, 1)
+        return np.ascontiguousarray(out.permute(1, 2, 0).numpy())  # [H, W, 3] float32
 
     def decode_output(self, encoding: Encoding, rgb: np.ndarray) -> Any:
         from .decoders import decode

@@ -314,12 +314,30 @@ def test_decode_unknown_encoding_raises() -> None:
         (np.zeros((4, 4, 3), np.uint8), "rgb: expected a float array"),
         (np.full((4, 4, 3), 1.5, np.float32), r"rgb: values must lie in \[0, 1\]"),
         (np.full((4, 4, 3), np.nan, np.float32), "rgb: contains NaN"),
+        (np.pad(np.full((1, 1, 3), np.nan, np.float32), ((3, 0), (0, 3), (0, 0)), constant_values=0.5),
+         "rgb: contains NaN"),
+        (np.full((4, 4, 3), np.inf, np.float32), "rgb: contains NaN or infinite"),
         ([[0.0, 0.0, 0.0]], "rgb: expected a numpy array"),
     ],
 )
 def test_bad_rgb_raises_value_error(rgb: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         decode_depth(rgb)  # type: ignore[arg-type]
+
+
+def test_float_error_overshoot_is_clipped_without_touching_the_input() -> None:
+    rgb = np.full((4, 4, 3), 0.25, np.float32)
+    rgb[0, 0] = 1.0005  # within the VAE's float tolerance
+    mask = decode_mask(rgb)
+    assert mask[0, 0] and not mask[1, 1]
+    assert rgb[0, 0, 0] == np.float32(1.0005)
+
+
+def test_mask_decoding_thresholds_numpys_channel_mean_bit_for_bit() -> None:
+    rgb = np.random.default_rng(0).random((37, 53, 3), dtype=np.float32)
+    np.testing.assert_array_equal(decode_mask(rgb, threshold=0.5), rgb.mean(axis=2) >= 0.5)
+    threshold = float(rgb.mean(axis=2)[5, 7])  # a pixel exactly at the threshold counts as inside
+    assert decode_mask(rgb, threshold=threshold)[5, 7]
 
 
 def test_bad_mask_threshold_raises() -> None:

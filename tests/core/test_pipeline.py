@@ -228,3 +228,11 @@ def test_rgb_of_differently_sized_batch_explains_itself(tiny_pipe) -> None:
 def test_one_image_in_a_list_takes_a_plain_point_set(tiny_pipe) -> None:
     out = tiny_pipe([_image()], "point_segmentation", points=[[5, 5], [10, 12]], num_inference_steps=1, decode=False)
     assert len(out) == 1 and out[0].points == [[5.0, 5.0], [10.0, 12.0]]
+
+
+def test_bilinear_resize_to_the_input_size_matches_a_plain_interpolate(tiny_pipe: DiceptionPipeline) -> None:
+    rgb = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0)) * 1.2 - 0.1  # [3, R, R], some outside
+    got = tiny_pipe.resize_output(rgb, 45, 70)
+    reference = torch.nn.functional.interpolate(rgb[None], size=(45, 70), mode="bilinear", align_corners=False)[0]
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, reference.clamp(0, 1).permute(1, 2, 0).numpy())
