@@ -371,6 +371,14 @@ def test_adapter_request_checks(server, image_path, tmp_path):
     assert request.job.task == "adapter" and request.run.adapter_scale == 0.5 and request.run.adapter.name == "seg"
 
 
+def _serve_with_adapters(pipe, adapters_dir, monkeypatch):
+    """A started server over ``pipe`` with ``adapters_dir`` as its adapters folder, and that folder's catalog."""
+    srv = serving.ModelServer(AppSettings(model="tiny", adapters_dir=adapters_dir), loader=lambda _s: pipe)
+    srv.start(background=False)
+    monkeypatch.setattr(serving, "_SERVER", srv)
+    return srv, callbacks.AdapterCatalog(adapters_dir)
+
+
 def test_adapter_run_end_to_end(fresh_tiny_pipe, image_path, tmp_path, monkeypatch):
     """A new-task adapter from the adapters folder: its prompt and mask decoder are used; then the base model."""
     import torch
@@ -390,11 +398,7 @@ def test_adapter_run_end_to_end(fresh_tiny_pipe, image_path, tmp_path, monkeypat
     write_adapter_folder(pipe.transformer, "mk", tmp_path / "adapters" / "highlight", task_info=info)
     pipe.transformer.delete_adapters("mk")
 
-    srv = serving.ModelServer(AppSettings(model="tiny", adapters_dir=tmp_path / "adapters"),
-                              loader=lambda _s: pipe)
-    srv.start(background=False)
-    monkeypatch.setattr(serving, "_SERVER", srv)
-    catalog = callbacks.AdapterCatalog(tmp_path / "adapters")
+    srv, catalog = _serve_with_adapters(pipe, tmp_path / "adapters", monkeypatch)
     assert "local:highlight" in [v for _, v in catalog.choices()]
     request = callbacks.check_adapter_request(srv, catalog, str(image_path), "local:highlight", 0.8, "[]", 1, 1.0,
                                               0, False)
@@ -424,11 +428,7 @@ def test_a_finetuned_adapter_folder_is_offered_and_runs(fresh_tiny_pipe, tiny_mo
     trained = finetune(settings, pipe=DiceptionPipeline.from_pretrained(tiny_model_dir, device="cpu"))
     shutil.copytree(trained.adapter_dir, tmp_path / "adapters" / "shapes")
 
-    srv = serving.ModelServer(AppSettings(model="tiny", adapters_dir=tmp_path / "adapters"),
-                              loader=lambda _s: fresh_tiny_pipe)
-    srv.start(background=False)
-    monkeypatch.setattr(serving, "_SERVER", srv)
-    catalog = callbacks.AdapterCatalog(tmp_path / "adapters")
+    srv, catalog = _serve_with_adapters(fresh_tiny_pipe, tmp_path / "adapters", monkeypatch)
     assert "local:shapes" in [v for _, v in catalog.choices()]
     request = callbacks.check_adapter_request(srv, catalog, str(image_path), "local:shapes", 1.0, "[]", 1, 1.0, 0,
                                               False)
