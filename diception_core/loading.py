@@ -20,6 +20,7 @@ import torch
 
 from .config import DiceptionConfig
 from .prompts import PromptCache, TextEncoders
+from .runtime import resolve_device, resolve_dtype
 from .tasks import all_fixed_prompts
 
 if TYPE_CHECKING:
@@ -150,23 +151,6 @@ def _load_state_checked(module: torch.nn.Module, state: Mapping[str, torch.Tenso
         raise CheckpointKeyError(what, sorted(result.missing_keys), sorted(result.unexpected_keys))
 
 
-def _resolve_dtype(device: torch.device, dtype: torch.dtype | str | None) -> torch.dtype:
-    if isinstance(dtype, str):
-        try:
-            dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-        except KeyError:
-            raise ValueError(f"dtype: {dtype!r} is not one of float32, bfloat16, float16") from None
-    if dtype is not None:
-        return dtype
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def resolve_device(device: torch.device | str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def from_official(
     base: str | Path = DEFAULT_BASE,
     checkpoint: str | Path = DEFAULT_CHECKPOINT_REPO,
@@ -191,7 +175,7 @@ def from_official(
 
     token = token or os.environ.get("HF_TOKEN")
     device = resolve_device(device)
-    dtype = _resolve_dtype(device, dtype)
+    dtype = resolve_dtype(device, dtype)
     base = str(base)
     state = load_official_checkpoint(checkpoint, token=token, revision=checkpoint_revision)
     common = {"revision": base_revision, "token": token}

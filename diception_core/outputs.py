@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,13 +28,24 @@ def visualization(prediction) -> np.ndarray:
         return visualize.instances_overlay(image, prediction.decoded)
     if encoding is Encoding.POSE:
         return visualize.keypoints_overlay(image, prediction.decoded)
-    return (np.clip(prediction.rgb, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return (np.clip(_full_rgb(prediction), 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def write_prediction_files(prediction, out_dir: str | Path, *, stem: str | None = None) -> dict[str, Path]:
+def _full_rgb(prediction) -> np.ndarray:
+    """The full-resolution raw output: an RGB task's decoded output is that already; others make it now."""
+    if prediction.encoding is Encoding.RGB and prediction.decoded is not None:
+        return prediction.decoded
+    return prediction.rgb
+
+
+def write_prediction_files(
+    prediction, out_dir: str | Path, *, stem: str | None = None, vis: np.ndarray | None = None
+) -> dict[str, Path]:
     """Write the downloads for one prediction into ``out_dir``; returns {kind: path}.
 
-    Always: ``<stem>_raw.npy`` (the raw RGB output, float32 [H, W, 3] in [0, 1]) and ``<stem>_vis.png``.
+    ``vis``: the prediction's ``visualization`` when the caller has rendered it already (it is rendered once).
+    Always: ``<stem>_raw.npy`` (the raw RGB output at the input size, float32 [H, W, 3] in [0, 1]; the only file
+    that needs the full-resolution RGB, made here from the model-resolution output) and ``<stem>_vis.png``.
     Depth: ``_depth16.png`` (16-bit, linear [0, 1] -> [0, 65535] of min-max normalised disparity, range in its
     PNG text chunks), ``_depth.npy`` (float32 disparity, 1 = near), ``_depth_color.png``, ``_pointcloud.ply``.
     Normals: ``_normals.npy`` (float32 unit vectors) and ``_normals.png``. Mask: ``_mask.png`` (0 / 255).
@@ -49,8 +61,8 @@ def write_prediction_files(prediction, out_dir: str | Path, *, stem: str | None 
         return out / f"{stem}{suffix}"
 
     files["raw"] = path("_raw.npy")
-    exports.save_npy(files["raw"], prediction.rgb)
-    vis = visualization(prediction)
+    exports.save_npy(files["raw"], _full_rgb(prediction))
+    vis = visualization(prediction) if vis is None else vis
     files["visualization"] = path("_vis.png")
     Image.fromarray(vis).save(files["visualization"])
     decoded, encoding = prediction.decoded, prediction.encoding
@@ -60,7 +72,7 @@ def write_prediction_files(prediction, out_dir: str | Path, *, stem: str | None 
         files["depth_npy"] = path("_depth.npy")
         exports.save_npy(files["depth_npy"], decoded)
         files["depth_color"] = path("_depth_color.png")
-        Image.fromarray(visualize.colorize_depth(decoded)).save(files["depth_color"])
+        shutil.copyfile(files["visualization"], files["depth_color"])  # the visualisation is the coloured depth
         xyz, colours = exports.depth_to_point_cloud(decoded, prediction.image)
         files["point_cloud"] = path("_pointcloud.ply")
         exports.write_ply(files["point_cloud"], xyz, colours)
@@ -68,7 +80,7 @@ def write_prediction_files(prediction, out_dir: str | Path, *, stem: str | None 
         files["normals_npy"] = path("_normals.npy")
         exports.save_npy(files["normals_npy"], decoded)
         files["normals_png"] = path("_normals.png")
-        Image.fromarray(visualize.normals_to_image(decoded)).save(files["normals_png"])
+        shutil.copyfile(files["visualization"], files["normals_png"])  # the visualisation is the normal map
     elif encoding is Encoding.MASK:
         files["mask"] = path("_mask.png")
         exports.save_mask_png(files["mask"], decoded)
@@ -79,7 +91,7 @@ def write_prediction_files(prediction, out_dir: str | Path, *, stem: str | None 
         exports.save_instances_json(files["instances_json"], decoded)
     elif encoding is Encoding.POSE:
         files["keypoints_json"] = path("_keypoints.json")
-        height, width = prediction.rgb.shape[:2]
+        height, width = prediction.image.shape[:2]
         exports.save_keypoints_json(files["keypoints_json"], decoded, (height, width))
     return files
 

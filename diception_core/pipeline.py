@@ -7,7 +7,6 @@ preprocess, image latents, point tokens, initial noise, denoise, decode, postpro
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -22,9 +21,11 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from .config import DiceptionConfig
+from .decoders import decode, decode_resized
 from .image_io import ImageLike, aspect_ratio_warning, load_rgb
 from .points import PointsLike, is_point_set_list, normalize_points, points_to_pixels, points_to_slots
 from .prompts import PromptCache, TextEncoders
+from .runtime import RuntimeOptions, apply_module_options, attention_context, resolve_device, resolve_dtype
 from .tasks import MAX_POINTS, TASK_SPECS, Encoding, Task, task_prompt
 
 logger = logging.getLogger(__name__)
@@ -42,19 +43,67 @@ class CustomTask:
     needs_points: bool = False
 
 
+def resize_output(rgb: torch.Tensor, height: int, width: int, resampling: str = "bilinear-antialias") -> np.ndarray:
+    """The model's output [3, R, R] in [0, 1] -> [H, W, 3] float32 at the input size, clipped to [0, 1].
+
+    ``resampling`` is the model config's: bilinear (half-pixel centres; upsampling needs no antialiasing, so none is
+    applied, as in the release's evaluation path) or PIL's LANCZOS per channel.
+    """
+    if resampling == "lanczos":
+        channels = [
+            np.asarray(Image.fromarray(c.float().numpy()).resize((width, height), Image.Resampling.LANCZOS),
+                       dtype=np.float32)
+            for c in rgb
+        ]
+        return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
+    # Channels-last in and out: the [H, W, 3] view is already contiguous, so no copy follows the resize.
+    x = rgb.float().unsqueeze(0).contiguous(memory_format=torch.channels_last)  # [1, 3, R, R]
+    out = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)[0].clamp_(0, 1)
+    return np.ascontiguousarray(out.permute(1, 2, 0).numpy())  # [H, W, 3] float32
+
+
+def resize_channels(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a float32 [h, w, C] map to [H, W, C], exactly as ``resize_output`` resizes each channel
+    (half-pixel centres, no antialiasing, no clipping); the resize ``decoders.decode_resized`` is given."""
+    x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)  # [1, C, h, w]
+    out = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)[0]  # [C, H, W]
+    return np.ascontiguousarray(out.permute(1, 2, 0).numpy())  # [H, W, C]
+
+
 @dataclass
 class DiceptionPrediction:
-    """One prediction: the raw RGB output at the input's resolution and its decoded form."""
+    """One prediction: the model's raw output at its resolution and the decoded result at the input's size.
+
+    ``decoded`` was decoded from the model-resolution output, resizing only the decoded channels (see
+    ``decoders.decode_resized`` for the tolerance against decoding the full-resolution RGB); ``rgb`` is the
+    full-resolution raw output, made on request (for the raw download), never kept.
+    """
 
     task: Task | CustomTask
     encoding: Encoding
-    rgb: np.ndarray  # [H, W, 3] float32 in [0, 1], the model's raw output resized to the input size
+    model_rgb: torch.Tensor  # [3, R, R] in [0, 1], the VAE's decoded output at the model resolution (CPU)
     # depth [H, W] float32 disparity (1 = near) | normals [H, W, 3] unit, Marigold's frame (x right, y up, z to the
-    # viewer) | mask [H, W] bool | Instances | PoseKeypoints | rgb
+    # viewer) | mask [H, W] bool | Instances | PoseKeypoints | rgb [H, W, 3] float32
     decoded: Any
     image_index: int  # which input image this came from
     points: list[list[float]] | None  # the point prompt in original-image pixels [[x, y], ...]
     image: np.ndarray  # [H, W, 3] uint8, the input as the model saw it before resizing (after EXIF, RGB)
+    resampling: str = "bilinear-antialias"  # the model config's, for ``rgb``
+    warnings: list[str] = field(default_factory=list)  # notes about this prediction's input (e.g. stretched)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the input, which every decoded output has."""
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The raw output resized to the input size: float32 [H, W, 3] in [0, 1] (42 MB at 2363 x 1500).
+
+        Computed on each access from ``model_rgb`` (nothing holds it afterwards): keep the result if you need it
+        twice.
+        """
+        return resize_output(self.model_rgb, *self.size, self.resampling)
 
     def _decoded_as(self, encoding: Encoding) -> Any:
         if self.encoding is not encoding:
@@ -129,6 +178,7 @@ class DiceptionPipeline:
         prompt_cache: PromptCache,
         config: DiceptionConfig,
         text_encoders: TextEncoders | None = None,
+        runtime: RuntimeOptions | None = None,
     ) -> None:
         self.transformer = transformer
         self.vae = vae
@@ -145,6 +195,19 @@ class DiceptionPipeline:
         self._prompt_lock = threading.Lock()
         for module in (transformer, vae, point_encoder):
             module.eval().requires_grad_(False)
+        self.runtime = RuntimeOptions()
+        if runtime is not None:
+            self.set_runtime(runtime)
+
+    def set_runtime(self, options: RuntimeOptions) -> None:
+        """Use these speed options from now on (attention kernel, compiled transformer, channels-last VAE).
+
+        Compiling and channels-last are not undone by a later call without them; load the pipeline again for that.
+        """
+        if not isinstance(options, RuntimeOptions):
+            raise ValueError(f"options: expected a RuntimeOptions, got {type(options).__name__}")
+        apply_module_options(self.transformer, self.vae, options)
+        self.runtime = options
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -156,17 +219,18 @@ class DiceptionPipeline:
         dtype: torch.dtype | str | None = None,
         token: str | None = None,
         revision: str | None = None,
+        runtime: RuntimeOptions | None = None,
     ) -> DiceptionPipeline:
         """Load a model folder written by ``convert`` (or ``"tiny"``, or a Hub id of such a folder)."""
         from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
 
-        from .loading import _resolve_dtype, hub_errors_as_load_errors, resolve_device, resolve_model_folder
+        from .loading import hub_errors_as_load_errors, resolve_model_folder
         from .model import DiceptionTransformer, PointEncoder
 
         folder = resolve_model_folder(folder_or_id, token=token, revision=revision)
         config = DiceptionConfig.load(folder)
         device = resolve_device(device)
-        dtype = _resolve_dtype(device, dtype)
+        dtype = resolve_dtype(device, dtype)
         with hub_errors_as_load_errors(str(folder)):
             transformer = DiceptionTransformer.from_pretrained(folder / "transformer", torch_dtype=dtype)
             vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
@@ -182,7 +246,10 @@ class DiceptionPipeline:
             config=config, text_encoders=text_encoders,
         )
         pipe.model_folder = folder
-        return pipe.to(device, dtype)
+        pipe.to(device, dtype)
+        if runtime is not None:
+            pipe.set_runtime(runtime)
+        return pipe
 
     @classmethod
     def from_official(cls, base: str | Path, checkpoint: str | Path, **kwargs: Any) -> DiceptionPipeline:
@@ -324,11 +391,13 @@ class DiceptionPipeline:
     ) -> DiceptionOutput:
         """Run DICEPTION.
 
-        images: one image (PIL, numpy, torch, path or bytes) or a list of them.
-        points: point segmentation only. For one image: one point set ``[[x, y], ...]`` (pixels, at most 5) or a
-            list of point sets (each gives one prediction; the image is encoded once and all sets share one
-            batched denoising loop). For a list of images: one entry per image, each a point set or a list of sets.
-            ``normalized=True``: coordinates in [0, 1] instead of pixels.
+        images: one image (PIL, numpy, torch, path or bytes) or a list of them. A C-contiguous, writeable uint8
+            [H, W, 3] array (an image already decoded, e.g. by ``image_io.load_rgb``) is used as is: not copied.
+        points: point segmentation only, as numbers (nested lists, numpy or torch; text is refused: parse it at
+            your edge). For one image: one point set ``[[x, y], ...]`` (pixels, at most 5; shape [K, 2]) or a list
+            of point sets (shape [N, K, 2]; each gives one prediction; the image is encoded once and all sets share
+            one batched denoising loop). For a list of images: one entry per image, each a point set or a list of
+            sets. ``normalized=True``: coordinates in [0, 1] instead of pixels.
         category: the COCO category (any text; uncached ones load the text encoders once) for
             ``semantic_segmentation``.
         num_inference_steps / guidance_scale: default from the model config (28 / 2.0 for the release).
@@ -338,6 +407,12 @@ class DiceptionPipeline:
             single-image noise on the same device type. A list of generators gives one per prediction; explicit
             ``latents`` [N, 16, h, w] override both.
         callback: called as ``callback(steps_done, total_steps)`` after every denoising step.
+        decode: False skips decoding (``decoded`` is None; ``model_rgb`` and ``rgb`` remain).
+
+        Outputs: each prediction's ``decoded`` is decoded from the model-resolution output and only the decoded
+        channel(s) are resized to the input size (see ``decoders.decode_resized``: masks agree with decoding the
+        full-resolution RGB to IoU >= 0.999, depth and normals to 1e-3); ``rgb`` gives the full-resolution raw
+        output on request.
         """
         cfg = self.config
         steps = cfg.default_steps if num_inference_steps is None else num_inference_steps
@@ -351,10 +426,10 @@ class DiceptionPipeline:
         if not needs_points and points is not None and not _empty_points(points):
             raise ValueError(f"points: task {getattr(task, 'value', task)!r} takes no points")
         rgbs = [load_rgb(img, max_pixels=cfg.max_input_pixels, name=f"images[{i}]")
-                for i, img in enumerate(image_list)]
+                for i, img in enumerate(image_list)]  # a decoded uint8 array passes through uncopied
         items = self._make_items(rgbs, points if needs_points else None, normalized, needs_points, images)
-        warnings = [w for rgb in rgbs if (w := aspect_ratio_warning(rgb.shape[1], rgb.shape[0],
-                                                                    cfg.extreme_aspect_ratio))]
+        notes = [aspect_ratio_warning(rgb.shape[1], rgb.shape[0], cfg.extreme_aspect_ratio) for rgb in rgbs]
+        warnings = [w for w in notes if w]
         n_items = len(items)
         if latents is not None and (latents.ndim != 4 or latents.shape[0] != n_items):
             raise ValueError(f"latents: expected shape [{n_items}, C, h, w] (one per prediction), got "
@@ -377,32 +452,34 @@ class DiceptionPipeline:
         sigmas = schedule.sigmas.to(torch.float32)  # [steps + 1], 1 -> 0
         chunks = [list(range(s, min(s + batch_size, n_items))) for s in range(0, n_items, batch_size)]
         total = steps * len(chunks)
-        raw: list[torch.Tensor] = []
-        for chunk_index, chunk in enumerate(chunks):
-            chunk_items = [items[i] for i in chunk]
-            cond = image_latents[[it.image_index for it in chunk_items]]  # [n, 16, h, w]
-            point_tokens = self.encode_points([it.points_norm for it in chunk_items])  # [n, 5, D]
-            noise = self._initial_noise(chunk, cond.shape[1:], seed, generator, latents)  # [n, 16, h, w]
-            # 7. Denoise.
-            x = self.denoise(
-                noise, cond, cond_embeds, cond_pooled, point_tokens, timesteps, sigmas, guidance,
-                uncond_embeds, uncond_pooled,
-                callback=None if callback is None else
-                (lambda done, _t, base=chunk_index * steps: callback(base + done, total)),
-            )
-            # 8. Decode latents to RGB in [0, 1] at the model resolution.
-            raw.append(self.decode_latents(x).float().cpu())  # [n, 3, R, R]
-        predictions_rgb = torch.cat(raw)  # [N, 3, R, R]
+        outputs: list[torch.Tensor] = []
+        with attention_context(self.runtime.attention):
+            for chunk_index, chunk in enumerate(chunks):
+                chunk_items = [items[i] for i in chunk]
+                cond = image_latents[[it.image_index for it in chunk_items]]  # [n, 16, h, w]
+                point_tokens = self.encode_points([it.points_norm for it in chunk_items])  # [n, 5, D]
+                noise = self._initial_noise(chunk, cond.shape[1:], seed, generator, latents)  # [n, 16, h, w]
+                # 7. Denoise.
+                x = self.denoise(
+                    noise, cond, cond_embeds, cond_pooled, point_tokens, timesteps, sigmas, guidance,
+                    uncond_embeds, uncond_pooled,
+                    callback=None if callback is None else
+                    (lambda done, _t, base=chunk_index * steps: callback(base + done, total)),
+                )
+                # 8. Decode latents to RGB in [0, 1] at the model resolution; one owned tensor per prediction.
+                outputs.extend(t.clone() for t in self.decode_latents(x).cpu())  # n x [3, R, R]
 
-        # 9. Postprocess: back to each input's size, then decode the encoding.
+        # 9. Postprocess: decode at the model resolution, resize only the decoded channels to each input's size.
         predictions = []
-        for item, rgb_model in zip(items, predictions_rgb, strict=True):
+        for item, model_rgb in zip(items, outputs, strict=True):
             source = rgbs[item.image_index]
-            rgb = self.resize_output(rgb_model, source.shape[0], source.shape[1])  # [H, W, 3] float32
-            decoded = self.decode_output(spec_encoding, rgb) if decode else None
+            height, width = source.shape[:2]
+            decoded = self.decode_output(spec_encoding, model_rgb, height, width) if decode else None
+            note = notes[item.image_index]
             predictions.append(DiceptionPrediction(
-                task=task, encoding=spec_encoding, rgb=rgb, decoded=decoded, image_index=item.image_index,
-                points=item.points_px, image=source,
+                task=task, encoding=spec_encoding, model_rgb=model_rgb, decoded=decoded,
+                image_index=item.image_index, points=item.points_px, image=source, resampling=cfg.resampling,
+                warnings=[note] if note else [],
             ))
         settings = {
             "task": getattr(task, "value", getattr(task, "name", str(task))),
@@ -441,11 +518,11 @@ class DiceptionPipeline:
         if not needs_points:
             return [_Item(i, np.zeros((0, 2)), None) for i in range(len(rgbs))]
         batch_input = isinstance(images, list | tuple) or (isinstance(images, torch.Tensor) and images.ndim == 4)
+        _refuse_text(points)
         if batch_input:
-            if len(rgbs) == 1 and points is not None and not isinstance(points, str) and len(points) \
-                    and _is_pair(points[0]):
+            if len(rgbs) == 1 and points is not None and len(points) and _is_pair(points[0]):
                 points = [points]  # one image in a list with one point set [[x, y], ...]
-            if points is None or isinstance(points, str) or len(points) != len(rgbs):
+            if points is None or len(points) != len(rgbs):
                 raise ValueError(f"points: with {len(rgbs)} images pass a list of {len(rgbs)} entries, one per "
                                  "image: a point set [[x, y], ...] or a list of point sets, e.g. [[[5, 5]], ...]")
             per_image = list(points)
@@ -453,8 +530,8 @@ class DiceptionPipeline:
             per_image = [points]
         items: list[_Item] = []
         for index, (rgb, entry) in enumerate(zip(rgbs, per_image, strict=True)):
-            sets = json.loads(entry) if isinstance(entry, str) and is_point_set_list(entry) else entry
-            sets = list(sets) if is_point_set_list(sets) else [sets]
+            _refuse_text(entry)
+            sets = list(entry) if is_point_set_list(entry) else [entry]
             height, width = rgb.shape[:2]
             for point_set in sets:
                 norm = normalize_points(point_set, width, height, normalized=normalized)  # [K, 2]
@@ -481,6 +558,8 @@ class DiceptionPipeline:
     def encode_images(self, rgbs: list[np.ndarray]) -> torch.Tensor:
         """One VAE encoding per image: ``(posterior.mode() - shift) * scale`` (or a sample, per config)."""
         pixels = self.preprocess(rgbs).to(self.device, self.dtype)  # [B, 3, R, R]
+        if self.runtime.channels_last_vae:
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
         posterior = self.vae.encode(pixels).latent_dist
         latent = posterior.mode() if self.config.latent_mode == "mode" else posterior.sample()
         shift = self.vae.config.shift_factor or 0.0
@@ -562,35 +641,43 @@ class DiceptionPipeline:
         """``latents / scale + shift`` -> VAE decode -> ``(x / 2 + 0.5).clamp(0, 1)``: [n, 3, R, R]."""
         shift = self.vae.config.shift_factor or 0.0
         latents = latents / self.vae.config.scaling_factor + shift
+        if self.runtime.channels_last_vae:
+            latents = latents.contiguous(memory_format=torch.channels_last)
         image = self.vae.decode(latents.to(self.dtype), return_dict=False)[0]
         return (image / 2 + 0.5).clamp(0, 1)
 
     def resize_output(self, rgb: torch.Tensor, height: int, width: int) -> np.ndarray:
         """[3, R, R] in [0, 1] -> [H, W, 3] float32 at the input size (bilinear, or LANCZOS per config)."""
-        if self.config.resampling == "lanczos":
-            channels = [
-                np.asarray(Image.fromarray(c.numpy().astype(np.float32)).resize(
-                    (width, height), Image.Resampling.LANCZOS), dtype=np.float32)
-                for c in rgb
-            ]
-            return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
-        # Channels-last in and out: the [H, W, 3] view is already contiguous, so no copy follows the resize.
-        x = rgb.float().unsqueeze(0).contiguous(memory_format=torch.channels_last)  # [1, 3, R, R]
-        out = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)[0].clamp_(0, 1)
-        return np.ascontiguousarray(out.permute(1, 2, 0).numpy())  # [H, W, 3] float32
+        return resize_output(rgb, height, width, self.config.resampling)
 
-    def decode_output(self, encoding: Encoding, rgb: np.ndarray) -> Any:
-        from .decoders import decode
-
-        settings: dict[str, Any] = {}
+    def decoder_settings(self, encoding: Encoding) -> dict[str, Any]:
+        """The decoder keywords the model config sets for ``encoding`` (mask threshold, normal frames)."""
         if encoding is Encoding.MASK:
-            settings["threshold"] = self.config.mask_threshold
-        elif encoding is Encoding.NORMAL:
+            return {"threshold": self.config.mask_threshold}
+        if encoding is Encoding.NORMAL:
             # The config names the frame the weights output; decoded normals are always given in Marigold's
             # (x right, y up, z towards the viewer), so callers never need to know the model's frame.
-            settings["frame"] = self.config.normal_frame
-            settings["output_frame"] = "marigold"
-        return decode(encoding, rgb, **settings)
+            return {"frame": self.config.normal_frame, "output_frame": "marigold"}
+        return {}
+
+    def decode_output(self, encoding: Encoding, model_rgb: torch.Tensor, height: int, width: int) -> Any:
+        """Decode one model-resolution output [3, R, R] for an input of ``height`` x ``width``.
+
+        Bilinear (the default resampling): decoded at the model resolution, only the decoded channel(s) resized
+        (``decoders.decode_resized``). LANCZOS overshoots and the full-resolution path clips each RGB channel
+        before decoding, which does not commute with decoding, so it decodes the full-resolution RGB as before.
+        """
+        settings = self.decoder_settings(encoding)
+        if self.config.resampling == "lanczos":
+            return decode(encoding, resize_output(model_rgb, height, width, "lanczos"), **settings)
+        rgb = model_rgb.float().permute(1, 2, 0).numpy()  # [R, R, 3] float32 view in [0, 1]
+        return decode_resized(encoding, rgb, (height, width), resize_channels, **settings)
+
+
+def _refuse_text(points: Any) -> None:
+    if isinstance(points, str | bytes):
+        raise ValueError("points: pass numbers ([[x, y], ...] pixels), not text; parse a JSON string at your edge "
+                         "(e.g. json.loads) first")
 
 
 def _is_pair(value: Any) -> bool:
@@ -602,8 +689,6 @@ def _is_pair(value: Any) -> bool:
 
 
 def _empty_points(points: Any) -> bool:
-    if isinstance(points, str):
-        return points.strip() in ("", "[]")
     try:
         return len(points) == 0
     except TypeError:

@@ -7,7 +7,6 @@ for a point and 0 for an empty slot; the coordinate order is a model setting (``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,25 +15,21 @@ import torch
 
 from .tasks import MAX_POINTS
 
-PointsLike = str | Sequence[Sequence[float]] | np.ndarray | torch.Tensor | None
+PointsLike = Sequence[Sequence[float]] | np.ndarray | torch.Tensor | None
 
 
 def parse_points(points: PointsLike) -> np.ndarray:
-    """Return points as a float64 array [K, 2] of (x, y); accepts a JSON string, nested lists, numpy or torch.
+    """Return points as a float64 array [K, 2] of (x, y); accepts nested lists, numpy or torch: numbers only.
 
-    ``None``, ``""`` and ``"[]"`` give an empty [0, 2] array. Raises ``ValueError`` naming ``points`` for anything
-    that is not a list of pairs of finite numbers, or for more than 5 points.
+    ``None`` and an empty list give an empty [0, 2] array. Raises ``ValueError`` naming ``points`` for text (a
+    JSON string is an edge's format: the app and the CLI parse theirs), for anything that is not a list of pairs of
+    finite numbers, and for more than 5 points.
     """
     if points is None:
         return np.zeros((0, 2), dtype=np.float64)
-    if isinstance(points, str):
-        text = points.strip()
-        if not text:
-            return np.zeros((0, 2), dtype=np.float64)
-        try:
-            points = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"points: not valid JSON ({err.msg}); expected e.g. [[412, 230], [455, 260]]") from None
+    if isinstance(points, str | bytes):
+        raise ValueError(f"points: expected numbers ([[x, y], ...] pixels), got text {_short(points)}; parse it "
+                         "first (e.g. json.loads)")
     if isinstance(points, torch.Tensor):
         points = points.detach().cpu().numpy()
     try:
@@ -103,12 +98,8 @@ def _short(value: Any) -> str:
 
 
 def is_point_set_list(points: Any) -> bool:
-    """True when ``points`` is a list of point sets ([[[x, y], ...], ...]) rather than one point set."""
-    if isinstance(points, str):
-        try:
-            points = json.loads(points)
-        except json.JSONDecodeError:
-            return False
+    """True when ``points`` is a list of point sets ([[[x, y], ...], ...], shape [N, K, 2]) rather than one point set
+    ([[x, y], ...], shape [K, 2]): decided by the nesting depth of the numbers."""
     if isinstance(points, torch.Tensor | np.ndarray):
         return points.ndim == 3
     if not isinstance(points, Sequence) or not points:

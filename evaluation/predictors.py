@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from diception_core.runtime import resolve_device
 from diception_core.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -149,10 +150,11 @@ class DiceptionPredictor(_Unsupported):
     """DICEPTION through ``diception_core``'s pipeline, optionally with an adapter folder at a scale.
 
     One image's point sets go to the pipeline together (one VAE encoding, one batched denoising loop of
-    ``batch_size`` predictions at a time), at most ``sets_per_call`` sets per pipeline call: the pipeline keeps every
-    prediction's RGB output at the input's resolution (42 MB for a 2363 x 1500 image), so this bounds the memory; a
-    further call encodes the image again. The model takes positive points only, at most 5 (``max_points``), so the
-    runner uses ``sam-center-click-positive-only``.
+    ``batch_size`` predictions at a time), at most ``sets_per_call`` sets per pipeline call (a further call encodes
+    the image again). A prediction held until the call returns costs its model-resolution output (3 x 768² in the
+    model dtype: 3.5 MB in bf16, 7 MB in float32) and its bool mask (1 byte per input pixel), not a full-resolution
+    RGB. The model takes positive points only, at most 5 (``max_points``), so the runner uses
+    ``sam-center-click-positive-only``.
     """
 
     kind = "diception"
@@ -171,7 +173,7 @@ class DiceptionPredictor(_Unsupported):
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
         batch_size: int = 8,
-        sets_per_call: int = 8,
+        sets_per_call: int = 32,
         name: str = "DICEPTION",
         variant: str | None = None,
     ) -> None:
@@ -246,12 +248,6 @@ class DiceptionPredictor(_Unsupported):
 # --------------------------------------------------------------------------------------------------------------------
 # transformers models: shared helpers
 # --------------------------------------------------------------------------------------------------------------------
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _read_preprocessor_config(model_id: str | Path) -> dict[str, Any]:
@@ -330,7 +326,7 @@ class SamPredictor(_Unsupported):
     ) -> None:
         if multimask not in ("best", "oracle"):
             raise ValueError(f"multimask: expected 'best' or 'oracle', got {multimask!r}")
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.model_id = str(model_id)
         self.image_size = int(image_size or model.config.vision_config.image_size)
@@ -473,7 +469,7 @@ class DepthAnythingPredictor(_Unsupported):
         std: Sequence[float] = _IMAGENET_STD,
         revision: str = "",
     ) -> None:
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.model_id = str(model_id)
         self.input_size = int(input_size)
@@ -687,14 +683,15 @@ def build_predictor(
     kind: str, model: str | None = None, device: str | torch.device | None = None, **opts: Any
 ) -> Predictor:
     """A predictor by kind: ``diception`` (``model`` = "tiny", a folder or a Hub id; options ``steps``,
-    ``guidance``, ``seed``, ``adapter``, ``adapter_scale``, ``dtype``), ``sam`` / ``depth-anything`` (``model`` =
+    ``guidance``, ``seed``, ``adapter``, ``adapter_scale``, ``batch_size``, ``dtype``, ``runtime`` (a
+    ``diception_core.runtime.RuntimeOptions``)), ``sam`` / ``depth-anything`` (``model`` =
     "tiny" or a transformers id / folder), ``files`` (``model`` or ``predictions`` = the folder; options of
     :class:`FilesPredictor`). Raises ``ValueError`` on an unknown kind, listing the known ones."""
     if kind == "diception":
         from diception_core.pipeline import DiceptionPipeline
 
-        dtype = opts.pop("dtype", None)
-        pipe = DiceptionPipeline.from_pretrained(model or "tiny", device=device, dtype=dtype)
+        dtype, runtime = opts.pop("dtype", None), opts.pop("runtime", None)
+        pipe = DiceptionPipeline.from_pretrained(model or "tiny", device=device, dtype=dtype, runtime=runtime)
         return DiceptionPredictor(pipe, **opts)
     if kind == "sam":
         if model in (None, "tiny"):

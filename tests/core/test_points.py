@@ -9,16 +9,23 @@ import torch
 from diception_core.points import is_point_set_list, normalize_points, parse_points, points_to_slots
 
 
-def test_parse_points_accepts_json_string() -> None:
-    assert parse_points("[[412, 230], [455, 260]]").tolist() == [[412.0, 230.0], [455.0, 260.0]]
+def test_parse_points_takes_numbers() -> None:
+    assert parse_points([[412, 230], [455, 260]]).tolist() == [[412.0, 230.0], [455.0, 260.0]]
+    assert parse_points(np.array([[1.5, 2.0]])).tolist() == [[1.5, 2.0]]
+
+
+def test_parse_points_refuses_text() -> None:
+    # JSON is the app's (and the CLI's) edge format; the core takes numbers only.
+    with pytest.raises(ValueError, match="not text|got text"):
+        parse_points("[[412, 230], [455, 260]]")
 
 
 def test_parse_points_empty_inputs_give_no_points() -> None:
-    for empty in (None, "", "[]", []):
+    for empty in (None, [], np.zeros((0, 2))):
         assert parse_points(empty).shape == (0, 2)
 
 
-@pytest.mark.parametrize("bad", ["[[1, 2, 3]]", "not json", "[[1, NaN]]", [[1, float("inf")]], [["a", "b"]]])
+@pytest.mark.parametrize("bad", [[[1, 2, 3]], "not json", [[1, float("nan")]], [[1, float("inf")]], [["a", "b"]]])
 def test_parse_points_rejects_malformed(bad) -> None:
     with pytest.raises(ValueError, match="points"):
         parse_points(bad)
@@ -59,5 +66,5 @@ def test_slots_xy_order_keeps_x_first() -> None:
 def test_point_set_list_detection() -> None:
     assert not is_point_set_list([[1, 2], [3, 4]])
     assert is_point_set_list([[[1, 2]], [[3, 4], [5, 6]]])
-    assert is_point_set_list("[[[1, 2]]]")
-    assert not is_point_set_list("[[1, 2]]")
+    assert is_point_set_list(np.zeros((2, 1, 2)))
+    assert not is_point_set_list("[[[1, 2]]]")  # text is never a point set list
