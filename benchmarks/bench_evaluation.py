@@ -2,8 +2,14 @@
 
 1. ``masks``: masks scored per second on the SA-1B fixture (``../shared/fixtures/sa1b``: ``sa_*.jpg`` + COCO-RLE
    ``.json``) with the tiny DICEPTION model under ``sam-center-click-positive-only`` (``--clicks`` clicks, default 1):
-   all masks of an image in one pipeline call (one VAE encoding, one batched denoising loop) vs one mask per call.
-   Scoring includes decoding the RLE, the click simulation and the IoU at the original resolution.
+   all masks of an image in one ``_score_masks`` (pipeline calls of ``sets_per_call`` point sets: one VAE encoding,
+   one batched denoising loop) vs one mask per call; "before" (a benchmark-local copy of the former path: each
+   prediction's full-resolution float32 RGB made, kept until the call returns, and decoded) vs "after" (the mask
+   decoded at the model resolution, only its mean channel resized), in one run, with the masks' agreement.
+   Scoring includes the click simulation and the IoU at the original resolution.
+1b. ``batch_memory``: extra peak RSS per extra prediction in one call on a 1500 x 2250 image, before and after
+   (fresh processes, the slope between 9 and 17 point sets: below ~9 the call's peak is the input's float conversion,
+   not what the predictions hold).
 2. ``depth``: NYUv2-sized (480 x 640) depth maps scored per second under ``genpercept-affine`` (disparity alignment,
    Eigen crop, range [1e-3, 10]) including reading the uint16 PNGs (``sync_depth_*.png`` / 1000 from
    ``../shared/fixtures/nyuv2``, perturbed copies written to a temporary folder to reach ``--depth-maps``), one map
@@ -13,7 +19,7 @@
    These are estimates from those inputs, not measured here.
 
     python -m benchmarks.bench_evaluation [--images 2] [--masks-per-image 24] [--repeats 2] [--clicks 1]
-        [--depth-maps 200] [--threads 1] [--skip masks|depth|gpu_hours]
+        [--depth-maps 200] [--threads 1] [--skip masks|memory|depth|gpu_hours]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import logging
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +49,28 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _process_peak_rss_mb() -> float:
+    """This process's own peak RSS in MB (``VmHWM``: unlike ``ru_maxrss`` it is not inherited across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs``); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _current_rss_mb() -> float:
     try:
         with open("/proc/self/statm", encoding="ascii") as handle:
@@ -55,57 +84,163 @@ def _current_rss_mb() -> float:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def bench_masks(n_images: int, masks_per_image: int, clicks: int, steps: int, repeats: int) -> dict[str, Any]:
-    folder = FIXTURES / "sa1b"
-    files = sorted(folder.glob("sa_*.json"))[:n_images]
-    if not files:
-        return {"skipped": f"no SA-1B fixture at {folder}"}
+def _full_resolution_predictor(pipe: Any, **kwargs: Any) -> Any:
+    """The path before decoding at the model resolution, for the "before" figures: each pipeline call (at most 8
+    point sets) makes every prediction's full-resolution float32 RGB, keeps them all until the call returns, and
+    decodes the mask from each (what ``DiceptionPipeline.__call__`` and ``DiceptionPredictor`` did)."""
+    from diception_core.decoders import decode_mask
+    from evaluation.predictors import DiceptionPredictor
+
+    class FullResolutionPredictor(DiceptionPredictor):
+        def predict_masks(self, image: np.ndarray, point_sets: list, *, sample_id: str, labels: Any = None,
+                          mask_ids: Any = None, gt_masks: Any = None) -> list[np.ndarray]:
+            masks = []
+            for start in range(0, len(point_sets), self.sets_per_call):
+                out = self.pipe(image, "point_segmentation", points=point_sets[start : start + self.sets_per_call],
+                                num_inference_steps=self.steps, guidance_scale=self.guidance, seed=self.seed,
+                                batch_size=self.batch_size, decode=False)
+                rgbs = [prediction.rgb for prediction in out]  # [H, W, 3] float32 each, all alive at once
+                masks.extend(decode_mask(rgb, self.pipe.config.mask_threshold) for rgb in rgbs)
+            return masks
+
+    return FullResolutionPredictor(pipe, sets_per_call=8, **kwargs)
+
+
+def _load_sa1b(n_images: int, masks_per_image: int) -> list[Any]:
     from PIL import Image
 
-    from diception_core.pipeline import DiceptionPipeline
     from evaluation.data.converters import decode_rle
-    from evaluation.predictors import DiceptionPredictor
-    from evaluation.runner import _Sample, _score_masks
+    from evaluation.runner import _Sample
 
-    pipe = DiceptionPipeline.from_pretrained("tiny", device="cpu")
-    predictor = DiceptionPredictor(pipe, steps=steps, guidance=1.0)
-    predictor.max_points = clicks  # the click protocol simulates this many clicks
+    folder = FIXTURES / "sa1b"
     samples = []
-    for path in files:
+    for path in sorted(folder.glob("sa_*.json"))[:n_images]:
         data = json.loads(path.read_text())
         with Image.open(folder / data["image"]["file_name"]) as img:
             image = np.array(img.convert("RGB"))
         masks = {str(a["id"]): decode_rle(a["segmentation"]) for a in data["annotations"]}
         kept = [k for k, m in masks.items() if m.any()][:masks_per_image]
         samples.append(_Sample(path.stem, image, masks={k: masks[k] for k in kept}))
+    return samples
+
+
+def bench_masks(n_images: int, masks_per_image: int, clicks: int, steps: int, repeats: int) -> dict[str, Any]:
+    """Masks scored per second, before (full-resolution RGB per prediction) and after (decoded at the model
+    resolution), each batched (all of an image's masks in one ``_score_masks``) and single (one mask per call)."""
+    folder = FIXTURES / "sa1b"
+    if not sorted(folder.glob("sa_*.json")):
+        return {"skipped": f"no SA-1B fixture at {folder}"}
+    from diception_core.pipeline import DiceptionPipeline
+    from evaluation.predictors import DiceptionPredictor
+    from evaluation.runner import _score_masks
+
+    pipe = DiceptionPipeline.from_pretrained("tiny", device="cpu")
+    predictors = {
+        "before": _full_resolution_predictor(pipe, steps=steps, guidance=1.0),
+        "after": DiceptionPredictor(pipe, steps=steps, guidance=1.0),
+    }
+    for predictor in predictors.values():
+        predictor.max_points = clicks  # the click protocol simulates this many clicks
+    samples = _load_sa1b(n_images, masks_per_image)
     n_masks = sum(len(s.masks) for s in samples)
     protocol = "sam-center-click-positive-only"
-    _score_masks(predictor, samples[0], list(samples[0].masks)[:2], protocol, "sa1b")  # warm-up
+    for predictor in predictors.values():  # warm-up
+        _score_masks(predictor, samples[0], list(samples[0].masks)[:2], protocol, "sa1b")
 
-    # The machine is shared: the modes alternate, per image, and the best of `repeats` totals counts.
-    times = {"batched": [0.0] * repeats, "single": [0.0] * repeats}
-    batched: dict[str, Any] = {}
-    single: dict[str, Any] = {}
+    # The machine is shared: the runs alternate, per image, and the best of `repeats` totals counts.
+    runs = [(path, mode) for path in predictors for mode in ("batched", "single")]
+    times = {run: [0.0] * repeats for run in runs}
+    scores: dict[tuple[str, str], dict[str, Any]] = {run: {} for run in runs}
     for r in range(repeats):
         for s in samples:
-            start = time.perf_counter()
-            batched.update(_score_masks(predictor, s, list(s.masks), protocol, "sa1b"))
-            times["batched"][r] += time.perf_counter() - start
-            start = time.perf_counter()
-            for mask_id in s.masks:
-                single.update(_score_masks(predictor, s, [mask_id], protocol, "sa1b"))
-            times["single"][r] += time.perf_counter() - start
-    t_batched, t_single = min(times["batched"]), min(times["single"])
-    diff = max(abs(a - b) for m in batched for a, b in zip(batched[m]["ious"], single[m]["ious"], strict=True))
+            for path, mode in runs:
+                predictor = predictors[path]
+                start = time.perf_counter()
+                if mode == "batched":
+                    scores[path, mode].update(_score_masks(predictor, s, list(s.masks), protocol, "sa1b"))
+                else:
+                    for mask_id in s.masks:
+                        scores[path, mode].update(_score_masks(predictor, s, [mask_id], protocol, "sa1b"))
+                times[path, mode][r] += time.perf_counter() - start
+    rate = {f"{path}_{mode}_masks_per_s": round(n_masks / min(times[path, mode]), 2) for path, mode in runs}
+
+    def max_iou_difference(a: tuple[str, str], b: tuple[str, str]) -> float:
+        return max(abs(x - y) for m in scores[a] for x, y in zip(scores[a][m]["ious"], scores[b][m]["ious"],
+                                                                  strict=True))
+
+    agreement = _mask_agreement(pipe, predictors, samples)
     return {
         "images": len(samples), "masks": n_masks, "clicks": clicks, "steps": steps, "repeats": repeats,
         "image_sizes": sorted({f"{s.image.shape[1]}x{s.image.shape[0]}" for s in samples}),
-        "sets_per_call": predictor.sets_per_call,
-        "batched_masks_per_s": round(n_masks / t_batched, 2), "single_masks_per_s": round(n_masks / t_single, 2),
-        "speedup": round(t_single / t_batched, 2), "max_iou_difference_batched_vs_single": diff,
-        "note": "with the tiny model the pipeline's full-resolution post-processing (resizing each prediction's RGB "
-                "output to the input size, decoding) and the click simulation dominate; batching saves model time",
+        "sets_per_call": {path: p.sets_per_call for path, p in predictors.items()},
+        **rate,
+        "speedup_batched": round(min(times["before", "batched"]) / min(times["after", "batched"]), 2),
+        "speedup_single": round(min(times["before", "single"]) / min(times["after", "single"]), 2),
+        "after_batched_vs_single": round(min(times["after", "single"]) / min(times["after", "batched"]), 2),
+        "max_iou_difference_after_vs_before": max_iou_difference(("after", "batched"), ("before", "batched")),
+        "max_iou_difference_batched_vs_single": max_iou_difference(("after", "batched"), ("after", "single")),
+        **agreement,
+        "note": "before: every prediction's full-resolution float32 RGB is made and kept until the call returns, "
+                "then decoded; after: the mask is decoded at the model resolution and only its mean channel is "
+                "resized. With the tiny model, post-processing and the click simulation dominate.",
     }
+
+
+def _mask_agreement(pipe: Any, predictors: dict[str, Any], samples: list[Any]) -> dict[str, Any]:
+    """IoU between the masks of the two paths for the same prompts (each mask's centre click)."""
+    from evaluation.protocols import ClickSimulator
+
+    ious, pixels = [], 0
+    for s in samples:
+        point_sets = [[ClickSimulator(gt, positive_only=True).next().as_point()] for gt in s.masks.values()]
+        old = predictors["before"].predict_masks(s.image, point_sets, sample_id=s.sample_id)
+        new = predictors["after"].predict_masks(s.image, point_sets, sample_id=s.sample_id)
+        for a, b in zip(old, new, strict=True):
+            union = np.count_nonzero(a | b)
+            ious.append(1.0 if union == 0 else np.count_nonzero(a & b) / union)
+            pixels += int(np.count_nonzero(a != b))
+    return {"min_mask_iou_after_vs_before": round(float(min(ious)), 6), "mask_pixels_differing": pixels}
+
+
+def _memory_probe(path: str, n_sets: int) -> dict[str, float]:
+    """In a fresh process: the peak RSS (MB) one ``predict_masks`` call with ``n_sets`` point sets on a 1500 x 2250
+    image adds above the RSS before it, after a one-set warm-up; the caller runs it for two counts and reports the
+    slope (MB per extra prediction)."""
+    from diception_core.pipeline import DiceptionPipeline
+    from evaluation.predictors import DiceptionPredictor
+
+    pipe = DiceptionPipeline.from_pretrained("tiny", device="cpu")
+    if path == "before":
+        predictor = _full_resolution_predictor(pipe, steps=1, guidance=1.0)
+        predictor.sets_per_call = n_sets  # one call holds all of them, as a batch of n_sets did
+    else:
+        predictor = DiceptionPredictor(pipe, steps=1, guidance=1.0, sets_per_call=n_sets)
+    image = (np.random.default_rng(0).random((1500, 2250, 3)) * 255).astype(np.uint8)
+    sets = [[[float(100 + 60 * i), float(200 + 40 * i)]] for i in range(n_sets)]
+    predictor.predict_masks(image, sets[:1], sample_id="warm-up")
+    if not _reset_peak_rss():
+        return {"call_peak_mb": float("nan")}
+    before = _current_rss_mb()
+    masks = predictor.predict_masks(image, sets, sample_id="probe")
+    peak = _process_peak_rss_mb()
+    del masks
+    return {"rss_mb_before_call": before, "peak_rss_mb": peak, "call_peak_mb": peak - before}
+
+
+def bench_batch_memory(counts: tuple[int, int] = (9, 17)) -> dict[str, Any]:
+    """Extra peak memory per extra prediction in one call at 1500 x 2250, before and after (fresh processes)."""
+    out: dict[str, Any] = {"image": "1500x2250", "counts": list(counts)}
+    for path in ("before", "after"):
+        peaks = []
+        for n in counts:
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.bench_evaluation", "--memory-probe", path, str(n)],
+                cwd=REPO, capture_output=True, text=True, check=True,
+            )
+            peaks.append(json.loads(done.stdout)["call_peak_mb"])
+        out[f"{path}_call_peak_mb"] = [round(p, 1) for p in peaks]
+        out[f"{path}_mb_per_extra_prediction"] = round((peaks[1] - peaks[0]) / (counts[1] - counts[0]), 2)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -227,13 +362,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth-maps", type=int, default=200, help="NYUv2-sized maps to score")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids oversubscription)")
     parser.add_argument("--seconds-per-call", type=float, nargs=2, default=(0.6, 1.3), metavar=("LOW", "HIGH"))
-    parser.add_argument("--skip", action="append", default=[], choices=("masks", "depth", "gpu_hours"))
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=("masks", "memory", "depth", "gpu_hours"))
+    parser.add_argument("--memory-probe", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        json.dump(_memory_probe(args.memory_probe[0], int(args.memory_probe[1])), sys.stdout)
+        return 0
     out: dict[str, Any] = {
         "python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
         "cpus": os.cpu_count(),
@@ -243,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     if "masks" not in args.skip:
         out["masks"] = bench_masks(args.images, args.masks_per_image, args.clicks, args.steps, args.repeats)
         out["masks"]["peak_rss_mb"] = round(_rss_mb(), 1)
+    if "memory" not in args.skip:
+        out["batch_memory"] = bench_batch_memory()
     if "gpu_hours" not in args.skip:
         out["gpu_hours"] = project_gpu_hours(*args.seconds_per_call)
     json.dump(out, sys.stdout, indent=1)

@@ -236,3 +236,28 @@ def test_bilinear_resize_to_the_input_size_matches_a_plain_interpolate(tiny_pipe
     reference = torch.nn.functional.interpolate(rgb[None], size=(45, 70), mode="bilinear", align_corners=False)[0]
     assert got.dtype == np.float32 and got.flags.c_contiguous
     np.testing.assert_array_equal(got, reference.clamp(0, 1).permute(1, 2, 0).numpy())
+
+
+def test_points_as_text_are_refused(tiny_pipe) -> None:
+    # JSON is an edge format (the app's textbox, the CLI); the pipeline takes numbers.
+    with pytest.raises(ValueError, match="not text"):
+        tiny_pipe(_image(), "point_segmentation", points="[[5, 5]]", num_inference_steps=1)
+    with pytest.raises(ValueError, match="not text"):
+        tiny_pipe([_image()], "point_segmentation", points=["[[5, 5]]"], num_inference_steps=1)
+
+
+def test_points_as_arrays_give_one_prediction_per_set(tiny_pipe) -> None:
+    sets = np.array([[[5.0, 5.0]], [[30.0, 20.0]]])  # [N, K, 2]
+    out = tiny_pipe(_image(), "point_segmentation", points=sets, num_inference_steps=1, decode=False)
+    assert [p.points for p in out] == [[[5.0, 5.0]], [[30.0, 20.0]]]
+
+
+def test_a_decoded_uint8_image_is_used_without_a_copy(tiny_pipe) -> None:
+    image = _image()
+    out = tiny_pipe(image, "depth", num_inference_steps=1, decode=False)
+    assert out[0].image is image
+
+
+def test_each_prediction_carries_its_own_input_warning(tiny_pipe) -> None:
+    out = tiny_pipe([_image(120, 20), _image(40, 30)], "depth", num_inference_steps=1, decode=False)
+    assert len(out[0].warnings) == 1 and out[1].warnings == [] and out.warnings == out[0].warnings
