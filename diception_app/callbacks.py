@@ -26,7 +26,7 @@ import numpy as np
 from diception_core.tasks import TASK_SPECS, Task, coco_categories
 
 from . import state
-from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs
+from .serving import AdapterOwnTask, Job, ModelServer, ModelUnavailable, run_compare, run_jobs
 from .settings import AppSettings
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def check_run_settings(steps: Any, guidance: Any, seed: Any, randomize_seed: boo
 def check_task_request(
     server: ModelServer,
     image: Any,
-    task: str,
+    task: Task | str,
     points_json: str | None,
     category: str | None,
     steps: Any,
@@ -246,7 +246,7 @@ def check_task_request(
     category_value = check_category(category) if spec.needs_category else None
     run = check_run_settings(steps, guidance, seed, randomize_seed)
     run = _with_adapter(run, adapter, adapter_scale, adapters)
-    return TaskRequest(Job(spec.task.value, rgb, points, category_value), run)
+    return TaskRequest(Job(spec.task, rgb, points, category_value), run)
 
 
 def _with_adapter(run: RunSettings, adapter: str | None, scale: Any, adapters: AdapterCatalog | None) -> RunSettings:
@@ -445,9 +445,9 @@ def describe_settings(server: ModelServer, output_settings: dict[str, Any], run:
     return shown
 
 
-def _notes(output: Any, server: ModelServer, task: str) -> str:
+def _notes(output: Any, server: ModelServer, task: Task | AdapterOwnTask) -> str:
     notes = [f"⚠️ {w}" for w in output.warnings]
-    if task == Task.POSE.value:
+    if task is Task.POSE:
         notes.append(POSE_NOTE)
     if getattr(server.config, "untrained", False):
         notes.append("⚠️ Untrained weights: outputs are noise.")
@@ -470,8 +470,9 @@ def run_task(
         raise gr.Error(str(err)) from None
     prediction = output.predictions[0]
     out_dir = new_run_dir(settings.outputs_max_age_s if settings else 3600.0)
-    stem = output.settings.get("task") or request.job.task
-    written = write_prediction_files(prediction, out_dir, stem=_safe_stem(stem))
+    stem = output.settings.get("task") or request.job.name
+    after = visualization(prediction)  # rendered once: shown, and written as the _vis.png download
+    written = write_prediction_files(prediction, out_dir, stem=_safe_stem(stem), vis=after)
     shown = describe_settings(server, output.settings, run)
     if request.job.points:
         shown["points"] = request.job.points
@@ -482,7 +483,7 @@ def run_task(
     files = [*written.values(), settings_path]
     zip_path = zip_files(files, out_dir / f"diception_{_safe_stem(stem)}.zip")
     return TaskResult(
-        before=prediction.image, after=visualization(prediction), files=files, zip_path=zip_path,
+        before=prediction.image, after=after, files=files, zip_path=zip_path,
         point_cloud=written.get("point_cloud"), settings=shown, notes=_notes(output, server, request.job.task),
     )
 
@@ -509,7 +510,7 @@ def check_all_tasks_request(
             raise InputError(str(err), "tasks") from None
         points = check_points(points_json, width, height, required=True) if spec.needs_points else None
         category_value = check_category(category) if spec.needs_category else None
-        jobs.append(Job(spec.task.value, rgb, points, category_value))
+        jobs.append(Job(spec.task, rgb, points, category_value))
     run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)
     return jobs, run
 
@@ -531,11 +532,12 @@ def run_all_tasks(
     gallery, files, notes = [], [], []
     for job, output in zip(jobs, outputs, strict=True):
         prediction = output.predictions[0]
-        gallery.append((visualization(prediction), TASK_SPECS[Task(job.task)].label))
-        files.extend(write_prediction_files(prediction, out_dir, stem=job.task).values())
+        vis = visualization(prediction)
+        gallery.append((vis, TASK_SPECS[job.task].label))
+        files.extend(write_prediction_files(prediction, out_dir, stem=job.name, vis=vis).values())
         notes.extend(n for n in _notes(output, server, job.task).split("\n\n") if n and n not in notes)
     shown = describe_settings(server, outputs[0].settings, run)
-    shown["task"] = [job.task for job in jobs]
+    shown["task"] = [job.name for job in jobs]
     settings_path = out_dir / "all_tasks_settings.json"
     settings_path.write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")
     files.append(settings_path)
@@ -555,8 +557,8 @@ def check_compare_request(
     run = check_run_settings(steps, guidance, seed, randomize_seed)
     if mode == COMPARE_SAM:
         points = check_points(points_json, width, height, required=True)
-        return Job(Task.POINT_SEGMENTATION.value, rgb, points), "sam", run
-    return Job(Task.DEPTH.value, rgb), "depth_anything", run
+        return Job(Task.POINT_SEGMENTATION, rgb, points), "sam", run
+    return Job(Task.DEPTH, rgb), "depth_anything", run
 
 
 def run_comparison(
@@ -605,4 +607,4 @@ def check_adapter_request(
         points = check_points(points_json, rgb.shape[1], rgb.shape[0], required=True)
     if info.task is not None and TASK_SPECS[info.task].needs_category:
         raise InputError("This adapter needs a category: use it from the Instances by category tab.", "adapter")
-    return TaskRequest(Job("adapter", rgb, points), run)
+    return TaskRequest(Job(info.task or AdapterOwnTask(info.display_name), rgb, points), run)

@@ -1,25 +1,33 @@
 """Model serving: the one cached pipeline, loaded in the background (or at start-up on ZeroGPU), the Compare tab's
-specialists, adapters, and the GPU-bound functions wrapped with ``spaces.GPU``.
+specialists, adapters, request batching, and the GPU-bound functions wrapped with ``spaces.GPU``.
 
 Module globals hold only the configured ``ModelServer`` (configuration + the cached models); everything a user
 chooses travels as function arguments. Outside a ZeroGPU Space ``spaces.GPU`` returns the function unchanged.
+
+Batching: requests in progress at once (up to ``AppSettings.max_batch_size``) with the same tasks, category,
+steps, guidance and adapter run as one batched model run (``RequestBatcher``): one pipeline call per task over all
+their images, each with its own seed's noise, so every user gets what an unbatched run would give (up to float
+rounding of batched matrix products). Model runs stay one at a time; on ZeroGPU one GPU call serves the batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import spaces
+
+from diception_core.tasks import Task
 
 from .settings import CONVERT_COMMAND, DEFAULT_MODEL, AppSettings
 
@@ -44,13 +52,30 @@ class ModelStatus:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One model run: a task id (or ``"adapter"`` for the active adapter's own task) on one image."""
+class AdapterOwnTask:
+    """The task of the run's adapter (a new task's prompt and decoder), known to the pipeline once the adapter is
+    active (``pipe.adapter_task()``); ``name`` is its display name."""
 
-    task: str
-    image: np.ndarray  # [H, W, 3] uint8, already validated
-    points: list[list[int]] | None = None
+    name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model run: a task (or the run's adapter's own task) on one image, with its checked points / category."""
+
+    task: Task | AdapterOwnTask
+    image: np.ndarray  # [H, W, 3] uint8, already decoded and validated (the pipeline uses it as is)
+    points: list[list[int]] | None = None  # [[x, y], ...] original-image pixels, parsed from the request once
     category: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task, Task | AdapterOwnTask):
+            raise TypeError(f"task: expected a Task or an AdapterOwnTask, got {self.task!r}")
+
+    @property
+    def name(self) -> str:
+        """The task's id (or the adapter task's name), for file names and notes."""
+        return self.task.value if isinstance(self.task, Task) else self.task.name
 
 
 def looks_like_path(spec: str) -> bool:
@@ -99,6 +124,8 @@ class ModelServer:
         self._loaded = threading.Event()
         self._state_lock = threading.Lock()
         self.run_lock = threading.Lock()  # the pipeline's adapter state and modules are shared
+        self.batcher: RequestBatcher[tuple[list[Job], int], list[Any]] = RequestBatcher(
+            max(1, int(settings.max_batch_size)))
         self._predictors: dict[str, Any] = {}
         # resolved adapter folder -> name on the pipeline, least recently used first (at most
         # settings.max_loaded_adapters stay loaded; guarded by run_lock like the pipeline itself)
@@ -271,6 +298,11 @@ def gpu_seconds(jobs: Sequence[Job], steps: int, *_: Any, **__: Any) -> int:
     return int(min(settings.gpu_max_seconds, guess))
 
 
+def batch_gpu_seconds(requests: Sequence[tuple[Sequence[Job], int]], steps: int, *_: Any, **__: Any) -> int:
+    """ZeroGPU duration of a batch: as ``gpu_seconds`` for all its predictions (batching makes them cheaper)."""
+    return gpu_seconds([job for jobs, _seed in requests for job in jobs], steps)
+
+
 def _progress_callback(offset: int, total: int) -> Callable[[int, int], None]:
     import gradio as gr
 
@@ -282,24 +314,150 @@ def _progress_callback(offset: int, total: int) -> Callable[[int, int], None]:
     return report
 
 
-@spaces.GPU(duration=gpu_seconds)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Ticket(Generic[T, R]):
+    def __init__(self, key: Hashable, item: T, execute: Callable[[list[T]], list[R]]) -> None:
+        self.key, self.item, self.execute = key, item, execute
+        self.done = False
+        self.result: R | None = None
+        self.error: BaseException | None = None
+
+
+class RequestBatcher(Generic[T, R]):
+    """Runs concurrent requests with equal keys together, one batch at a time, in the requesting threads.
+
+    ``submit(key, item, execute)`` blocks until the item's result is ready. When no batch is running, the calling
+    thread becomes the leader: it takes the oldest waiting request's key and up to ``max_batch_size`` waiting items
+    with that key (first come, first served), runs ``execute(items)`` (one result per item, in order) and hands the
+    results out; requests arriving meanwhile wait and form the next batch. So an idle server adds no delay, and
+    under load a batch is every compatible request that queued during the previous run. A failing batch of several
+    items is retried item by item, so one request's error never becomes another's.
+    """
+
+    def __init__(self, max_batch_size: int) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size: must be at least 1, got {max_batch_size}")
+        self.max_batch_size = max_batch_size
+        self._cond = threading.Condition()
+        self._queue: list[_Ticket[T, R]] = []
+        self._busy = False
+        self.batch_sizes: list[int] = []  # of every batch run so far (tests, benchmarks)
+
+    def submit(self, key: Hashable, item: T, execute: Callable[[list[T]], list[R]]) -> R:
+        ticket: _Ticket[T, R] = _Ticket(key, item, execute)
+        with self._cond:
+            self._queue.append(ticket)
+        while True:
+            with self._cond:
+                while self._busy and not ticket.done:
+                    self._cond.wait()
+                if ticket.done:
+                    break
+                self._busy = True
+                head = self._queue[0].key
+                batch = [t for t in self._queue if t.key == head][: self.max_batch_size]
+                self._queue = [t for t in self._queue if t not in batch]
+                self.batch_sizes.append(len(batch))
+            try:
+                self._run(batch)
+            except BaseException as err:  # e.g. KeyboardInterrupt: nobody may wait for this batch forever
+                for t in batch:
+                    if not t.done:
+                        t.error, t.done = err, True
+                raise
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result  # type: ignore[return-value]
+
+    @staticmethod
+    def _run(batch: list[_Ticket[T, R]]) -> None:
+        groups = [batch] if len(batch) == 1 else [batch, *([t] for t in batch)]
+        for group in groups:  # the whole batch; if it fails, each item alone
+            try:
+                results = group[0].execute([t.item for t in group])
+                if len(results) != len(group):
+                    raise RuntimeError(f"a batch of {len(group)} requests gave {len(results)} results")
+            except Exception as err:  # noqa: BLE001 - handed to the requests it belongs to
+                if len(group) == 1:
+                    group[0].error, group[0].done = err, True
+                continue
+            for t, result in zip(group, results, strict=True):
+                t.result, t.done = result, True
+            if group is batch:
+                return
+
+
 def run_jobs(
     jobs: Sequence[Job], steps: int, guidance: float, seed: int, adapter: Path | None, adapter_scale: float
 ) -> list[Any]:
-    """Run each job through the pipeline (one progress bar over all of them); returns their ``DiceptionOutput``s."""
+    """Run each job through the pipeline (one progress bar over all of them); returns their ``DiceptionOutput``s.
+
+    Concurrent calls with the same tasks, categories, steps, guidance and adapter share one batched model run
+    (``RequestBatcher``); each still gets its own seed's result.
+    """
+    server = get_server()
+    key = (tuple((job.task, job.category) for job in jobs), int(steps), float(guidance),
+           None if adapter is None else str(adapter), float(adapter_scale))
+
+    def execute(requests: list[tuple[list[Job], int]]) -> list[list[Any]]:
+        return run_batch(requests, steps, guidance, adapter, adapter_scale)
+
+    return server.batcher.submit(key, (list(jobs), int(seed)), execute)
+
+
+@spaces.GPU(duration=batch_gpu_seconds)
+def run_batch(
+    requests: Sequence[tuple[Sequence[Job], int]], steps: int, guidance: float, adapter: Path | None,
+    adapter_scale: float,
+) -> list[list[Any]]:
+    """One model run for several requests of the same tasks and settings: ``requests`` = (jobs, seed) each, jobs
+    in the same order of tasks. One pipeline call per task over every request's image (one batched denoising loop
+    of up to ``batch_size`` predictions), each prediction with its request's seed. Returns, per request, one
+    ``DiceptionOutput`` per job, as an unbatched run would (its own seed in the settings, its own warnings)."""
     server = get_server()
     pipe = server.pipeline()
-    total = steps * len(jobs)
-    outputs = []
+    positions = len(requests[0][0])
+    if any(len(jobs) != positions for jobs, _ in requests):
+        raise ValueError("requests: every request of a batch must have the same jobs")
+    total = steps * positions
+    results: list[list[Any]] = [[] for _ in requests]
     with server.run_lock:
         server.activate_adapter(pipe, adapter, adapter_scale)
-        for index, job in enumerate(jobs):
-            task = pipe.adapter_task() if job.task == "adapter" else job.task
-            outputs.append(pipe(
-                job.image, task, points=job.points, category=job.category, num_inference_steps=steps,
-                guidance_scale=guidance, seed=seed, callback=_progress_callback(index * steps, total),
-            ))
-    return outputs
+        for position in range(positions):
+            jobs = [jobs[position] for jobs, _ in requests]
+            outputs = _run_together(pipe, jobs, [seed for _, seed in requests], steps, guidance,
+                                    _progress_callback(position * steps, total))
+            for result, output in zip(results, outputs, strict=True):
+                result.append(output)
+    return results
+
+
+def _run_together(
+    pipe: Any, jobs: list[Job], seeds: list[int], steps: int, guidance: float, callback: Callable[[int, int], None]
+) -> list[Any]:
+    """Jobs of one task (and category) on their images in one pipeline call, split back into one output each."""
+    import torch
+
+    from diception_core.pipeline import DiceptionOutput
+
+    task = pipe.adapter_task() if isinstance(jobs[0].task, AdapterOwnTask) else jobs[0].task
+    points = [job.points for job in jobs] if any(job.points for job in jobs) else None
+    generators = [torch.Generator(pipe.device).manual_seed(int(seed)) for seed in seeds]
+    out = pipe([job.image for job in jobs], task, points=points, category=jobs[0].category,
+               num_inference_steps=steps, guidance_scale=guidance, generator=generators, batch_size=len(jobs),
+               callback=callback)
+    return [
+        DiceptionOutput(predictions=[dataclasses.replace(prediction, image_index=0)],
+                        settings={**out.settings, "seed": int(seed)}, warnings=list(prediction.warnings))
+        for prediction, seed in zip(out.predictions, seeds, strict=True)
+    ]
 
 
 def compare_seconds(job: Job, kind: str, steps: int, *_: Any, **__: Any) -> int:
@@ -320,7 +478,7 @@ def run_compare(
         server.activate_adapter(pipe, None, 1.0)
         started = time.perf_counter()
         ours = pipe(job.image, job.task, points=job.points, num_inference_steps=steps, guidance_scale=guidance,
-                    seed=seed, callback=_progress_callback(0, steps))
+                    seed=seed, callback=_progress_callback(0, steps))  # the Compare tab's tasks are fixed tasks
         timings["diception_s"] = time.perf_counter() - started
         started = time.perf_counter()
         if kind == "sam":

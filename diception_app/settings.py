@@ -10,7 +10,9 @@ Environment variables (all optional):
 - ``DICEPTION_SAM_MODEL`` / ``DICEPTION_DEPTH_ANYTHING_MODEL``: the Compare tab's specialists (Hub ids or folders).
 - ``DICEPTION_MAX_ADAPTERS``: adapters kept loaded on the shared model at once, least recently used unloaded first
   (default 4).
-- ``DICEPTION_CONCURRENCY``: model runs at once (default 1); ``DICEPTION_MAX_QUEUE``: waiting requests (default 32).
+- ``DICEPTION_CONCURRENCY``: requests handled at once (default 8); ``DICEPTION_MAX_QUEUE``: waiting requests
+  (default 32). Model runs are one at a time: requests handled at once with the same task and settings share one
+  batched run of at most ``DICEPTION_MAX_BATCH`` (default 8) predictions.
 - ``DICEPTION_GPU_SECONDS_PER_STEP`` / ``DICEPTION_GPU_BASE_SECONDS``: the ZeroGPU duration estimate.
 - ``SPACES_ZERO_GPU``: set by Hugging Face on ZeroGPU Spaces; the model is then moved to CUDA at start-up.
 """
@@ -38,7 +40,8 @@ class AppSettings:
     sam_model: str = DEFAULT_SAM_MODEL
     depth_anything_model: str = DEFAULT_DEPTH_ANYTHING_MODEL
     max_loaded_adapters: int = 4
-    concurrency_limit: int = 1
+    concurrency_limit: int = 8
+    max_batch_size: int = 8
     max_queue: int = 32
     gpu_seconds_per_step: float = 0.35
     gpu_base_seconds: float = 15.0
@@ -86,7 +89,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> AppSettings:
         sam_model=env.get("DICEPTION_SAM_MODEL", "").strip() or DEFAULT_SAM_MODEL,
         depth_anything_model=env.get("DICEPTION_DEPTH_ANYTHING_MODEL", "").strip() or DEFAULT_DEPTH_ANYTHING_MODEL,
         max_loaded_adapters=_integer(env, "DICEPTION_MAX_ADAPTERS", 4, 1),
-        concurrency_limit=_integer(env, "DICEPTION_CONCURRENCY", 1, 1),
+        concurrency_limit=_integer(env, "DICEPTION_CONCURRENCY", 8, 1),
+        max_batch_size=_integer(env, "DICEPTION_MAX_BATCH", 8, 1),
         max_queue=_integer(env, "DICEPTION_MAX_QUEUE", 32, 1),
         gpu_seconds_per_step=_number(env, "DICEPTION_GPU_SECONDS_PER_STEP", 0.35, 0.0),
         gpu_base_seconds=_number(env, "DICEPTION_GPU_BASE_SECONDS", 15.0, 0.0),

@@ -14,6 +14,7 @@ from PIL import Image
 from diception_app import callbacks, serving
 from diception_app.settings import CONVERT_COMMAND, DEFAULT_MODEL, AppSettings, load_settings
 from diception_core.loading import GatedModelError
+from diception_core.tasks import Task
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ def test_loading_banner_then_ready(tiny_pipe):
 
 
 def test_gpu_duration_grows_with_steps_and_tasks(server):
-    job = serving.Job("depth", np.zeros((8, 8, 3), np.uint8))
+    job = serving.Job(Task.DEPTH, np.zeros((8, 8, 3), np.uint8))
     assert serving.gpu_seconds([job], 28) > serving.gpu_seconds([job], 1)
     assert serving.gpu_seconds([job] * 3, 28) > serving.gpu_seconds([job], 28)
     assert serving.gpu_seconds([job] * 50, 50) <= server.settings.gpu_max_seconds
@@ -368,7 +369,9 @@ def test_adapter_request_checks(server, image_path, tmp_path):
                                         False)
     request = callbacks.check_adapter_request(server, catalog, str(image_path), "local:seg", 0.5, "[[1, 1]]", 1, 1.0,
                                               0, False)
-    assert request.job.task == "adapter" and request.run.adapter_scale == 0.5 and request.run.adapter.name == "seg"
+    # A fixed-task adapter runs its task (typed), with the adapter active.
+    assert request.job.task is Task.POINT_SEGMENTATION and request.job.points == [[1, 1]]
+    assert request.run.adapter_scale == 0.5 and request.run.adapter.name == "seg"
 
 
 def _serve_with_adapters(pipe, adapters_dir, monkeypatch):
@@ -446,7 +449,7 @@ def test_progress_advances_per_denoising_step(server, monkeypatch):
 
     monkeypatch.setattr(gr, "Progress", RecordingProgress)
     image = np.zeros((16, 16, 3), np.uint8)
-    jobs = [serving.Job("depth", image), serving.Job("normal", image)]
+    jobs = [serving.Job(Task.DEPTH, image), serving.Job(Task.NORMAL, image)]
     outputs = serving.run_jobs(jobs, 2, 1.0, 0, None, 1.0)
     assert len(outputs) == 2
     assert calls == [((1, 4), "Denoising"), ((2, 4), "Denoising"), ((3, 4), "Denoising"), ((4, 4), "Denoising")]
@@ -459,7 +462,7 @@ def test_gpu_function_arguments_and_results_pickle(server, image_path):
     request = _request(server, image_path, "semantic_segmentation", category="person")
     args = ([request.job], 1, 1.0, 0, Path("adapters/x"), 1.0)
     assert pickle.loads(pickle.dumps(args))[0][0].category == "person"
-    outputs = serving.run_jobs([request.job, serving.Job("pose", request.job.image)], 1, 1.0, 0, None, 1.0)
+    outputs = serving.run_jobs([request.job, serving.Job(Task.POSE, request.job.image)], 1, 1.0, 0, None, 1.0)
     restored = pickle.loads(pickle.dumps(outputs))
     assert restored[0].settings == outputs[0].settings
     assert np.array_equal(restored[1].predictions[0].rgb, outputs[1].predictions[0].rgb)
