@@ -9,6 +9,11 @@ Measures, from the moment the process is started:
 - ``model_ready_s``: the background load of the tiny model has finished (from the app's log);
 then the latency of tiny runs through ``gradio_client`` (depth at 1 and 28 steps, point segmentation at 28 steps,
 median of ``--runs``), as a user of the HTTP API sees it (upload, run, downloads fetched).
+
+``--throughput`` (or ``--only-throughput``) adds requests per second at 1, 4 and 8 concurrent clients (each its own
+``gradio_client``, ``--requests`` 1-step depth requests each, a different seed per request), for the app with
+request batching (the defaults) and without (``DICEPTION_CONCURRENCY=1``, one request at a time, as before
+batching), each in a fresh app process, with the batch sizes the app logged.
 """
 
 from __future__ import annotations
@@ -118,9 +123,85 @@ def timed_runs(url: str, runs: int) -> dict[str, float]:
     return results
 
 
+def concurrent_throughput(url: str, clients: int, requests_per_client: int) -> dict[str, float]:
+    """``clients`` threads, each with its own ``gradio_client``, each sending ``requests_per_client`` 1-step depth
+    requests back to back (upload, run, downloads fetched); requests per second over the wall time."""
+    import threading
+
+    from gradio_client import Client, handle_file
+
+    connected = [Client(url, verbose=False) for _ in range(clients)]
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start_barrier = threading.Barrier(clients + 1)
+
+    def work(index: int, client: Client) -> None:
+        start_barrier.wait()
+        for r in range(requests_per_client):
+            started = time.perf_counter()
+            try:
+                client.predict(handle_file(str(EXAMPLE)), steps=1, guidance=1.0, seed=1000 * index + r,
+                               api_name="/depth")
+            except Exception as err:  # noqa: BLE001 - reported, not fatal to the benchmark
+                with lock:
+                    errors.append(f"{type(err).__name__}: {err}")
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(connected)]
+    for thread in threads:
+        thread.start()
+    start_barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors), "wall_s": round(wall, 2),
+            "requests_per_s": round(len(latencies) / wall, 3),
+            "median_latency_s": round(statistics.median(latencies), 2) if latencies else None}
+
+
+def batch_sizes_logged(log: Path) -> list[int]:
+    return [int(n) for n in re.findall(r"batch: (\d+) requests in one model run", log.read_text(errors="replace"))]
+
+
+def bench_throughput(env: dict[str, str], work: Path, requests_per_client: int) -> dict[str, object]:
+    """Throughput at 1, 4 and 8 concurrent clients with and without request batching (fresh app processes)."""
+    out: dict[str, object] = {"task": "depth, 1 step, guidance 1", "image": EXAMPLE.name,
+                              "requests_per_client": requests_per_client}
+    variants = {"without_batching": {"DICEPTION_CONCURRENCY": "1", "DICEPTION_MAX_BATCH": "1"},
+                "with_batching": {"DICEPTION_CONCURRENCY": "8", "DICEPTION_MAX_BATCH": "8"}}
+    for name, extra in variants.items():
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        log = work / f"app-{name}.log"
+        with open(log, "w") as handle:
+            process = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--port", str(port)], cwd=REPO,
+                                       env={**env, **extra}, stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            wait_served(url, process, time.perf_counter())
+            from gradio_client import Client, handle_file
+
+            Client(url, verbose=False).predict(handle_file(str(EXAMPLE)), steps=1, guidance=1.0,
+                                               api_name="/depth")  # warm-up: waits for the model
+            rows = [concurrent_throughput(url, n, requests_per_client) for n in (1, 4, 8)]
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        sizes = batch_sizes_logged(log)
+        out[name] = {"settings": extra, "runs": rows, "batches_of_several": len(sizes),
+                     "largest_batch": max(sizes, default=1)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--throughput", action="store_true", help="also measure concurrent-client throughput")
+    parser.add_argument("--only-throughput", action="store_true", help="measure concurrent-client throughput only")
+    parser.add_argument("--requests", type=int, default=3, help="requests per client in the throughput runs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-app-"))
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False",
@@ -129,6 +210,12 @@ def main() -> None:
     # Build the tiny preset first (once per cache) so start-up measures loading, not building.
     subprocess.run([sys.executable, "-c", "from diception_core.tiny import tiny_model_folder; tiny_model_folder()"],
                    cwd=REPO, env=env, check=True)
+    common = {"cpu_count": os.cpu_count(), "python": platform.python_version()}
+    if args.only_throughput:
+        result = bench_throughput(env, work, args.requests)
+        print(json.dumps({"throughput": result, **common,
+                          "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}, indent=2))
+        return
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = work / "app.log"
@@ -148,11 +235,13 @@ def main() -> None:
         if browser is not None:
             browser.close()
             playwright.stop()
+    throughput = bench_throughput(env, work, args.requests) if args.throughput else None
     print(json.dumps({
         "served_s": round(served, 2),
         "interactive_s": None if interactive is None else round(interactive, 2),
         "model_ready_s": ready,
         **latency,
+        **({"throughput": throughput} if throughput else {}),
         "runs": args.runs,
         "cpu_count": os.cpu_count(),
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,

@@ -428,6 +428,8 @@ def run_batch(
         raise ValueError("requests: every request of a batch must have the same jobs")
     total = steps * positions
     results: list[list[Any]] = [[] for _ in requests]
+    if len(requests) > 1:
+        logger.info("batch: %d requests in one model run", len(requests))
     with server.run_lock:
         server.activate_adapter(pipe, adapter, adapter_scale)
         for position in range(positions):
