@@ -2,6 +2,8 @@
 
     python benchmarks/bench_core.py --preset tiny              # CPU, the tiny preset (what CI machines can run)
     python benchmarks/bench_core.py --preset full --device cuda   # GPU: SD3-medium-sized architecture, random weights
+    python benchmarks/bench_core.py --preset full --device cuda --variants plain,flash,efficient,channels_last_vae,\
+        compile --eval-batch-sizes 1,4,8,16                     # the speed options against the plain path
 
 ``full`` builds the SD3-medium-sized transformer and VAE with random weights (speed does not depend on weight
 values) and random prompt embeddings (no text encoder), at 768 x 768. Each configuration (1 / 28 steps x guidance
@@ -9,6 +11,13 @@ values) and random prompt embeddings (no text encoder), at 768 x 768. Each confi
 process: the same model run the way the release runs it (the two CFG branches as two forwards, the image encoded
 again for every call, no fused attention projections). FLOPs are counted analytically for the transformer
 (the VAE is reported separately by timing).
+
+``--variants``: the runtime speed options (``diception_core.runtime.RuntimeOptions``: attention kernel, compiled
+transformer, channels-last VAE) on the same pipeline, each configuration timed for each variant, with its ratio to
+``plain`` (the default options), its peak memory, its first-call time (``warmup_s``: compilation for ``compile``)
+and the largest difference of its raw output from plain's. ``--eval-batch-sizes``: point segmentation of
+``--eval-sets`` point sets on one image at ``--eval-steps`` steps, guidance 2, with each denoising batch size (the
+evaluation predictor's ``batch_size``): predictions per second and peak memory.
 """
 
 from __future__ import annotations
@@ -128,6 +137,83 @@ def time_call(fn, device: torch.device, repeats: int) -> dict[str, float]:
     return {"median_s": statistics.median(times), "min_s": min(times)}
 
 
+VARIANTS = {
+    "plain": {},
+    "flash": {"attention": "flash"},
+    "efficient": {"attention": "efficient"},
+    "cudnn": {"attention": "cudnn"},
+    "math": {"attention": "math"},
+    "channels_last_vae": {"channels_last_vae": True},
+    "compile": {"compile": True},
+    "all": {"attention": "flash", "channels_last_vae": True, "compile": True},
+}
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def bench_variants(pipe, image: np.ndarray, device: torch.device, variants: list[str],
+                   configs: list[tuple[int, float]], repeats: int) -> list[dict[str, Any]]:
+    """Each variant's runtime options on the same pipeline, every configuration, with ratios to ``plain``."""
+    from diception_core.runtime import RuntimeOptions
+
+    rows: list[dict[str, Any]] = []
+    plain: dict[tuple[int, float], dict[str, Any]] = {}
+    for name in ["plain", *[v for v in variants if v != "plain"]]:
+        try:
+            pipe.set_runtime(RuntimeOptions(**VARIANTS[name]))
+        except (RuntimeError, ValueError) as err:
+            rows.append({"variant": name, "error": f"{type(err).__name__}: {err}"})
+            continue
+        for steps, guidance in configs:
+            def call(s: int = steps, g: float = guidance) -> Any:
+                return pipe(image, "depth", num_inference_steps=s, guidance_scale=g, seed=0, decode=False)
+
+            row: dict[str, Any] = {"variant": name, "steps": steps, "guidance": guidance}
+            try:
+                _reset_peak(device)
+                started = time.perf_counter()
+                first = call()
+                _sync(device)
+                row["warmup_s"] = time.perf_counter() - started
+                row.update(time_call(call, device, repeats))
+                row["peak_memory_gb"] = _peak_memory_gb(device)
+            except (RuntimeError, ValueError) as err:  # e.g. a kernel that cannot run these inputs
+                row["error"] = f"{type(err).__name__}: {str(err)[:300]}"
+                rows.append(row)
+                continue
+            if name == "plain":
+                plain[steps, guidance] = {"median_s": row["median_s"], "raw": first[0].model_rgb.float()}
+            else:
+                base = plain[steps, guidance]
+                row["speedup_vs_plain"] = base["median_s"] / row["median_s"]
+                row["max_abs_diff_vs_plain"] = float((first[0].model_rgb.float() - base["raw"]).abs().max())
+            rows.append(row)
+    pipe.set_runtime(RuntimeOptions())
+    return rows
+
+
+def bench_eval_batch_sizes(pipe, image: np.ndarray, device: torch.device, batch_sizes: list[int], n_sets: int,
+                           steps: int) -> list[dict[str, Any]]:
+    """Point segmentation of ``n_sets`` point sets on one image per denoising batch size (guidance 2)."""
+    size = image.shape[0]
+    sets = [[[float((37 * i) % size), float((91 * i) % size)]] for i in range(n_sets)]
+    rows = []
+    for batch_size in batch_sizes:
+        def call(b: int = batch_size) -> Any:
+            return pipe(image, "point_segmentation", points=sets, num_inference_steps=steps, guidance_scale=2.0,
+                        seed=0, batch_size=b)
+
+        _reset_peak(device)
+        timing = time_call(call, device, 1)
+        rows.append({"batch_size": batch_size, "sets": n_sets, "steps": steps, "guidance": 2.0, **timing,
+                     "predictions_per_s": n_sets / timing["median_s"], "peak_memory_gb": _peak_memory_gb(device)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=["tiny", "full"], default="tiny")
@@ -138,7 +224,15 @@ def main() -> None:
     parser.add_argument("--steps", default="1,28")
     parser.add_argument("--guidance", default="1,2")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--variants", default="", help=f"comma list of {', '.join(VARIANTS)} (plain always runs)")
+    parser.add_argument("--eval-batch-sizes", default="", help="e.g. 1,4,8,16: point-segmentation batch sizes")
+    parser.add_argument("--eval-sets", type=int, default=16)
+    parser.add_argument("--eval-steps", type=int, default=2)
     args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; known: {', '.join(VARIANTS)}")
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
@@ -171,9 +265,18 @@ def main() -> None:
                 row["baseline"] = {**base, "achieved_tflops": flops / base["median_s"] / 1e12}
                 row["speedup"] = base["median_s"] / ours["median_s"]
             rows.append(row)
+    configs = [(int(s), float(g)) for s in args.steps.split(",") for g in args.guidance.split(",")]
+    extra: dict[str, Any] = {}
+    if variants:
+        extra["variants"] = bench_variants(pipe, image, device, variants, configs, args.repeats)
+    if args.eval_batch_sizes:
+        sizes = [int(b) for b in args.eval_batch_sizes.split(",") if b]
+        extra["eval_batch_sizes"] = bench_eval_batch_sizes(pipe, image, device, sizes, args.eval_sets,
+                                                           args.eval_steps)
     print(json.dumps({
         "preset": args.preset, "device": str(device), "card": card, "dtype": str(dtype).replace("torch.", ""),
         "resolution": resolution, "torch": torch.__version__, "card_peak_bf16_tflops": peak, "results": rows,
+        **extra,
     }, indent=2))
 
 

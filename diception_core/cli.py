@@ -13,12 +13,15 @@ logger = logging.getLogger("diception_core")
 
 
 def _parse_cli_points(text: str | None) -> list[list[float]] | None:
-    """``"x,y;x,y"`` or a JSON list ``[[x, y], ...]`` -> [[x, y], ...]."""
+    """``"x,y;x,y"`` or a JSON list ``[[x, y], ...]`` -> [[x, y], ...] (numbers: the pipeline takes no text)."""
     if text is None or not text.strip():
         return None
     text = text.strip()
     if text.startswith("["):
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--points: not valid JSON ({err.msg}); use e.g. --points \"412,230;455,260\"") from None
     points = []
     for pair in text.split(";"):
         parts = [p.strip() for p in pair.split(",")]
@@ -30,12 +33,17 @@ def _parse_cli_points(text: str | None) -> list[list[float]] | None:
 
 def _load(args: argparse.Namespace):
     from .loading import from_official, load_pipeline
+    from .runtime import RuntimeOptions
 
+    runtime = RuntimeOptions(attention=args.attention, compile=args.compile, channels_last_vae=args.channels_last_vae)
     if args.base or args.checkpoint:
         if not (args.base and args.checkpoint):
             raise ValueError("--base and --checkpoint go together (SD3-medium folder/id + DICEPTION_v1.pth)")
-        return from_official(args.base, args.checkpoint, device=args.device, dtype=args.dtype)
-    return load_pipeline(args.model, device=args.device, dtype=args.dtype)
+        pipe = from_official(args.base, args.checkpoint, device=args.device, dtype=args.dtype)
+    else:
+        pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype)
+    pipe.set_runtime(runtime)
+    return pipe
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -96,6 +104,10 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda | cpu (default: cuda when available)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                         help="default: bfloat16 on CUDA, float32 on CPU")
+    parser.add_argument("--attention", default="auto",
+                        help="attention kernel: auto (default: PyTorch picks) | flash | efficient | cudnn | math")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the transformer (slow first call)")
+    parser.add_argument("--channels-last-vae", action="store_true", help="channels-last VAE (faster on GPUs)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -200,10 +200,8 @@ class DiceptionPipeline:
             self.set_runtime(runtime)
 
     def set_runtime(self, options: RuntimeOptions) -> None:
-        """Use these speed options from now on (attention kernel, compiled transformer, channels-last VAE).
-
-        Compiling and channels-last are not undone by a later call without them; load the pipeline again for that.
-        """
+        """Use these speed options from now on (attention kernel, compiled transformer, channels-last VAE); a later
+        call with other options undoes what these set."""
         if not isinstance(options, RuntimeOptions):
             raise ValueError(f"options: expected a RuntimeOptions, got {type(options).__name__}")
         apply_module_options(self.transformer, self.vae, options)
@@ -431,6 +429,8 @@ class DiceptionPipeline:
         notes = [aspect_ratio_warning(rgb.shape[1], rgb.shape[0], cfg.extreme_aspect_ratio) for rgb in rgbs]
         warnings = [w for w in notes if w]
         n_items = len(items)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
         if latents is not None and (latents.ndim != 4 or latents.shape[0] != n_items):
             raise ValueError(f"latents: expected shape [{n_items}, C, h, w] (one per prediction), got "
                              f"{tuple(latents.shape)}")

@@ -73,15 +73,17 @@ def attention_context(backend: str) -> contextlib.AbstractContextManager[None]:
 
 
 def apply_module_options(transformer: torch.nn.Module, vae: torch.nn.Module, options: RuntimeOptions) -> None:
-    """Apply the module-level options in place: channels-last VAE weights and the compiled transformer.
+    """Apply (or undo) the module-level options in place: channels-last VAE weights and the compiled transformer.
 
     Compilation is lazy (``nn.Module.compile``): the module stays the same object (its config, adapters and
-    ``state_dict`` keys are unchanged) and the first forward compiles.
+    ``state_dict`` keys are unchanged) and the first forward compiles; ``compile=False`` drops the compiled call.
     """
-    if options.channels_last_vae:
-        vae.to(memory_format=torch.channels_last)
-    if options.compile and not getattr(transformer, "_compiled_call_impl", None):
+    vae.to(memory_format=torch.channels_last if options.channels_last_vae else torch.contiguous_format)
+    compiled = getattr(transformer, "_compiled_call_impl", None) is not None
+    if options.compile and not compiled:
         transformer.compile()
+    elif not options.compile and compiled:
+        transformer._compiled_call_impl = None  # back to the eager forward
 
 
 __all__ = ["ATTENTION_BACKENDS", "DTYPES", "RuntimeOptions", "apply_module_options", "attention_context",

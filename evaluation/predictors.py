@@ -182,7 +182,9 @@ class DiceptionPredictor(_Unsupported):
         self.steps = int(cfg.default_steps if steps is None else steps)
         self.guidance = float(cfg.default_guidance if guidance is None else guidance)
         self.seed = int(cfg.default_seed if seed is None else seed)
-        self.batch_size = batch_size
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
+            raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+        self.batch_size = int(batch_size)
         self.sets_per_call = max(1, int(sets_per_call))
         self.name = name
         self.adapter_path = None if adapter is None else str(adapter)

@@ -67,6 +67,18 @@ def test_cli_points_formats() -> None:
         _parse_cli_points("1;2")
 
 
+def test_predict_takes_the_speed_options(image_path, tmp_path, tiny_model_dir, capsys) -> None:
+    args = ["predict", str(image_path), "--task", "depth", "--steps", "1", "--out", str(tmp_path)]
+    assert main([*args, "--attention", "math", "--channels-last-vae"]) == 0
+    assert main([*args, "--attention", "fastest"]) == 2
+    assert "attention" in capsys.readouterr().err
+
+
+def test_cli_points_json_errors_name_the_option() -> None:
+    with pytest.raises(ValueError, match="--points: not valid JSON"):
+        _parse_cli_points("[[1, 2]")
+
+
 def test_mask_centre_is_the_distance_transform_maximum() -> None:
     mask = np.zeros((9, 12), dtype=bool)
     mask[2:7, 3:10] = True  # 5 x 7 rectangle: distance 3 along row 4 at columns 5..7; first maximum is column 5

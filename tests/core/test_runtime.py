@@ -44,6 +44,8 @@ def test_channels_last_vae_gives_the_plain_output(fresh_tiny_pipe) -> None:
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     chosen = fresh_tiny_pipe(_image(), "normal", num_inference_steps=1, decode=False).rgb
     np.testing.assert_allclose(chosen, plain, atol=1e-5)
+    fresh_tiny_pipe.set_runtime(RuntimeOptions())
+    assert conv.weight.is_contiguous()
 
 
 def test_compiling_is_lazy_and_keeps_the_module(fresh_tiny_pipe) -> None:
@@ -53,3 +55,5 @@ def test_compiling_is_lazy_and_keeps_the_module(fresh_tiny_pipe) -> None:
     assert fresh_tiny_pipe.transformer is transformer and list(transformer.state_dict()) == keys
     assert transformer._compiled_call_impl is not None  # compiled on its first forward (not run here: slow on CPU)
     assert fresh_tiny_pipe.runtime.describe()["compile"] is True
+    fresh_tiny_pipe.set_runtime(RuntimeOptions())
+    assert transformer._compiled_call_impl is None
