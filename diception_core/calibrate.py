@@ -17,7 +17,9 @@ import numpy as np
 from PIL import Image
 
 from .decoders import convert_normal_frame, decode_normals
+from .image_io import load_rgb
 from .pipeline import DiceptionPipeline
+from .tasks import Task
 
 MARGIN = 0.01  # a winner must beat the other hypothesis by this much to be called
 
@@ -61,12 +63,14 @@ def load_sa1b(folder: str | Path, max_masks: int) -> list[tuple[Path, list[np.nd
 def calibrate_point_order(pipe: DiceptionPipeline, samples, **run: Any) -> dict[str, Any]:
     scores: dict[str, list[float]] = {"yx": [], "xy": []}
     original = pipe.config
+    # Each image decoded and each click found once, for both orders.
+    prompts = [(load_rgb(path, max_pixels=original.max_input_pixels, name=str(path)),
+                [[mask_centre(m)] for m in masks]) for path, masks in samples]
     try:
         for order in scores:
             pipe.config = original.replace(point_order=order)
-            for image_path, masks in samples:
-                point_sets = [[mask_centre(m)] for m in masks]
-                out = pipe(str(image_path), "point_segmentation", points=point_sets, **run)
+            for (image, point_sets), (_, masks) in zip(prompts, samples, strict=True):
+                out = pipe(image, Task.POINT_SEGMENTATION, points=point_sets, **run)
                 scores[order] += [_iou(p.mask, m) for p, m in zip(out, masks, strict=True)]
     finally:
         pipe.config = original
@@ -92,10 +96,11 @@ def calibrate_normal_frame(pipe: DiceptionPipeline, folder: str | Path, gt_frame
             continue
         valid = np.linalg.norm(gt, axis=-1) > 0.5
         gt = gt / np.maximum(np.linalg.norm(gt, axis=-1, keepdims=True), 1e-6)
-        out = pipe(str(image_path), "normal", decode=False, **run)
+        out = pipe(str(image_path), Task.NORMAL, decode=False, **run)
+        as_output = decode_normals(out[0].rgb, frame="marigold")  # [H, W, 3] the output's vectors, unconverted
         for frame in errors:
             # Hypothesis: the model's output is in ``frame``; express it in the ground truth's frame and compare.
-            pred = convert_normal_frame(decode_normals(out[0].rgb, frame="marigold"), frame, gt_frame)
+            pred = convert_normal_frame(as_output, frame, gt_frame)
             cos = np.clip((pred * gt).sum(-1), -1.0, 1.0)
             errors[frame].append(float(np.degrees(np.arccos(cos))[valid].mean()))
     means = {frame: float(np.mean(v)) if v else float("nan") for frame, v in errors.items()}

@@ -20,7 +20,7 @@ import torch
 
 from .config import DiceptionConfig
 from .prompts import PromptCache, TextEncoders
-from .runtime import resolve_device, resolve_dtype
+from .runtime import RuntimeOptions, resolve_device, resolve_dtype
 from .tasks import all_fixed_prompts
 
 if TYPE_CHECKING:
@@ -354,9 +354,11 @@ def load_pipeline(
     dtype: torch.dtype | str | None = None,
     token: str | None = None,
     revision: str | None = None,
+    runtime: RuntimeOptions | None = None,
 ) -> DiceptionPipeline:
-    """Load a pipeline from ``tiny``, a converted folder, or a Hub id of a converted folder."""
+    """Load a pipeline from ``tiny``, a converted folder, or a Hub id of a converted folder; ``runtime``: speed
+    options (``diception_core.runtime``; default the plain path)."""
     from .pipeline import DiceptionPipeline
 
     folder = resolve_model_folder(spec, token=token, revision=revision)
-    return DiceptionPipeline.from_pretrained(folder, device=device, dtype=dtype, token=token)
+    return DiceptionPipeline.from_pretrained(folder, device=device, dtype=dtype, token=token, runtime=runtime)
