@@ -261,3 +261,12 @@ def test_a_decoded_uint8_image_is_used_without_a_copy(tiny_pipe) -> None:
 def test_each_prediction_carries_its_own_input_warning(tiny_pipe) -> None:
     out = tiny_pipe([_image(120, 20), _image(40, 30)], "depth", num_inference_steps=1, decode=False)
     assert len(out[0].warnings) == 1 and out[1].warnings == [] and out.warnings == out[0].warnings
+
+
+def test_preprocessing_equals_the_plain_torch_formula(tiny_pipe) -> None:
+    rgb = _image(151, 97, seed=4)
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+    size = tiny_pipe.config.resolution
+    reference = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                                                align_corners=False) * 2.0 - 1.0
+    assert torch.equal(tiny_pipe.preprocess([rgb]), reference)
