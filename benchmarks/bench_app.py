@@ -12,8 +12,9 @@ median of ``--runs``), as a user of the HTTP API sees it (upload, run, downloads
 
 ``--throughput`` (or ``--only-throughput``) adds requests per second at 1, 4 and 8 concurrent clients (each its own
 ``gradio_client``, ``--requests`` 1-step depth requests each, a different seed per request), for the app with
-request batching (the defaults) and without (``DICEPTION_CONCURRENCY=1``, one request at a time, as before
-batching), each in a fresh app process, with the batch sizes the app logged.
+request batching (the defaults), concurrent without batching (``DICEPTION_MAX_BATCH=1``) and one request at a time
+(``DICEPTION_CONCURRENCY=1``, the former default), each in a fresh app process, with the batch sizes the app
+logged.
 """
 
 from __future__ import annotations
@@ -171,8 +172,9 @@ def bench_throughput(env: dict[str, str], work: Path, requests_per_client: int) 
     """Throughput at 1, 4 and 8 concurrent clients with and without request batching (fresh app processes)."""
     out: dict[str, object] = {"task": "depth, 1 step, guidance 1", "image": EXAMPLE.name,
                               "requests_per_client": requests_per_client}
-    variants = {"without_batching": {"DICEPTION_CONCURRENCY": "1", "DICEPTION_MAX_BATCH": "1"},
-                "with_batching": {"DICEPTION_CONCURRENCY": "8", "DICEPTION_MAX_BATCH": "8"}}
+    variants = {"one_at_a_time": {"DICEPTION_CONCURRENCY": "1", "DICEPTION_MAX_BATCH": "1"},
+                "concurrent_without_batching": {"DICEPTION_CONCURRENCY": "8", "DICEPTION_MAX_BATCH": "1"},
+                "concurrent_with_batching": {"DICEPTION_CONCURRENCY": "8", "DICEPTION_MAX_BATCH": "8"}}
     for name, extra in variants.items():
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
@@ -192,7 +194,8 @@ def bench_throughput(env: dict[str, str], work: Path, requests_per_client: int) 
             process.wait(timeout=20)
         sizes = batch_sizes_logged(log)
         out[name] = {"settings": extra, "runs": rows, "batches_of_several": len(sizes),
-                     "largest_batch": max(sizes, default=1)}
+                     "largest_batch": max(sizes, default=1),
+                     "load_average_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     return out
 
 
