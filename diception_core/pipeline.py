@@ -408,9 +408,9 @@ class DiceptionPipeline:
         decode: False skips decoding (``decoded`` is None; ``model_rgb`` and ``rgb`` remain).
 
         Outputs: each prediction's ``decoded`` is decoded from the model-resolution output and only the decoded
-        channel(s) are resized to the input size (see ``decoders.decode_resized``: masks agree with decoding the
-        full-resolution RGB to IoU >= 0.999, depth and normals to 1e-3); ``rgb`` gives the full-resolution raw
-        output on request.
+        channel(s) are resized to the input size (see ``decoders.decode_resized``: against decoding the
+        full-resolution RGB, masks agree to IoU >= 0.999 and depth to 1e-3 max abs; normals, instances and pose are
+        identical); ``rgb`` gives the full-resolution raw output on request.
         """
         cfg = self.config
         steps = cfg.default_steps if num_inference_steps is None else num_inference_steps
