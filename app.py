@@ -22,7 +22,7 @@ from diception_app import tabs
 from diception_app.callbacks import AdapterCatalog
 from diception_app.serving import ModelServer, configure
 from diception_app.settings import AppSettings, load_settings
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 
 logger = logging.getLogger("diception_app")
 

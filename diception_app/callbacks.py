@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from diception_core.tasks import TASK_SPECS, Task, coco_categories
+from diception_spec.tasks import TASK_SPECS, Task, coco_categories
 
 from . import state
 from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs

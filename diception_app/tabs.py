@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from diception_core.config import DiceptionConfig
-from diception_core.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
+from diception_spec.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
 
 from . import callbacks, state
 from .callbacks import COMPARE_MODES, COMPARE_SAM, NO_ADAPTER, AdapterCatalog

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors.torch import load_file
 
-from .tasks import Encoding, Task
+from diception_spec.tasks import Encoding, Task
 
 if TYPE_CHECKING:
     from .pipeline import CustomTask, DiceptionPipeline

@@ -69,7 +69,7 @@ def write_registry(out: TextIO, task: str | None = None, ranked_only: bool = Fal
             out.write(f"    depth: {d.decode}; range {rng}" + (f"; {extra}" if extra else "") + "\n")
         if spec.normals is not None:
             n = spec.normals
-            out.write(f"    normals: frame {n.frame}; {n.decode}; valid where {n.valid_rule}\n")
+            out.write(f"    normals: frame {n.frame.value}; {n.decode}; valid where {n.valid_rule}\n")
         src = spec.source
         checks = "none published" if src.checksums is None else f"{len(src.checksums)} files"
         out.write(f"    data: {src.url or 'n/a'} ({'verified' if src.verified else 'unverified'})\n")

@@ -45,7 +45,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diception_core.tasks import Task
+from diception_spec.normals import CANONICAL_FRAME, NormalFrame, convert_normal_frame
+from diception_spec.tasks import Task
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ __all__ = [
 ]
 
 PREDICTOR_KINDS: tuple[str, ...] = ("diception", "sam", "depth-anything", "files")
-MARIGOLD_FRAME = "x_right_y_up_z_viewer"
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _SAM_PADDING_LABEL = -10  # transformers' SAM ignores points with this label
@@ -581,12 +581,11 @@ class FilesPredictor(_Unsupported):
         *,
         depth_kind: str = "disparity",
         depth_scale: float = 1000.0,
-        normal_frame: str = MARIGOLD_FRAME,
+        normal_frame: str | NormalFrame = NormalFrame.MARIGOLD,
         name: str = "predictions",
         variant: str = "",
         model_type: str = "specialist",
     ) -> None:
-        from evaluation.data.format import parse_frame
 
         if depth_kind not in ("disparity", "depth"):
             raise ValueError(f"depth_kind: expected 'disparity' or 'depth', got {depth_kind!r}")
@@ -595,7 +594,7 @@ class FilesPredictor(_Unsupported):
             raise FileNotFoundError(f"folder: {self.folder} is not a folder of predictions")
         self.depth_output = depth_kind
         self.depth_scale = float(depth_scale)
-        self.normal_frame = parse_frame(normal_frame)
+        self.normal_frame = NormalFrame.parse(normal_frame, "normal_frame").value
         self.name = name
         self.variant = variant
         self.model_type = model_type
@@ -668,14 +667,13 @@ class FilesPredictor(_Unsupported):
         return depth
 
     def predict_normals(self, image: np.ndarray, *, sample_id: str) -> np.ndarray:
-        from evaluation.data.format import convert_frame
 
         path = self._find("normal", sample_id, (".npy",))
         normals = self._load_npy(path).astype(np.float32)
         if normals.ndim != 3 or normals.shape[2] != 3:
             raise ValueError(f"{path}: expected [H, W, 3], got {normals.shape}")
         self._check_shape(normals, image, str(path))
-        return convert_frame(normals, self.normal_frame, MARIGOLD_FRAME)
+        return convert_normal_frame(normals, self.normal_frame, CANONICAL_FRAME)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from diception_core.tasks import Task
+from diception_spec.normals import CANONICAL_FRAME, convert_normal_frame
+from diception_spec.tasks import Task
 from evaluation.benchmarks import (
     BENCHMARKS,
     BenchmarkSpec,
@@ -70,7 +71,7 @@ from evaluation.metrics import (
     depth_metrics,
     normal_metrics,
 )
-from evaluation.predictors import MARIGOLD_FRAME, Predictor
+from evaluation.predictors import Predictor
 from evaluation.protocols import ClickSimulator, get_protocol, random_points
 from evaluation.results import FORMAT_VERSION, run_info, utc_now, validate_result
 
@@ -111,7 +112,7 @@ class _Sample:
     depth: np.ndarray | None = None  # metres
     normals: np.ndarray | None = None  # in `frame`
     valid: np.ndarray | None = None
-    frame: str = MARIGOLD_FRAME
+    frame: str = CANONICAL_FRAME.value
 
 
 class _SyntheticSource:
@@ -140,7 +141,7 @@ class _SyntheticSource:
         scene = self._scene(sample_id)
         return _Sample(
             sample_id, scene.image, masks={str(k): m for k, m in enumerate(scene.instances)}, depth=scene.depth,
-            normals=scene.normals, valid=scene.valid, frame=MARIGOLD_FRAME,
+            normals=scene.normals, valid=scene.valid, frame=CANONICAL_FRAME.value,
         )
 
 
@@ -358,13 +359,12 @@ def _score_depth(predictor: Predictor, spec: BenchmarkSpec, protocol: str, sampl
 
 
 def _score_normals(predictor: Predictor, spec: BenchmarkSpec, sample: _Sample) -> tuple[dict, dict]:
-    from evaluation.data.format import convert_frame
 
     pred = np.asarray(predictor.predict_normals(sample.image, sample_id=sample.sample_id), dtype=np.float32)
     if pred.shape != sample.normals.shape:
         raise ValueError(f"predictor returned normals of shape {pred.shape}, expected {sample.normals.shape}")
-    frame = sample.frame or (spec.normals.frame if spec.normals else MARIGOLD_FRAME)
-    pred = convert_frame(pred, MARIGOLD_FRAME, frame)
+    frame = sample.frame or (spec.normals.frame if spec.normals else CANONICAL_FRAME)
+    pred = convert_normal_frame(pred, CANONICAL_FRAME, frame)
     valid = sample.valid & (np.linalg.norm(sample.normals, axis=-1) > 0)
     errors = angular_error_deg(torch.from_numpy(pred), torch.from_numpy(sample.normals), torch.from_numpy(valid))
     e = errors.numpy()
@@ -658,7 +658,7 @@ def _job_settings(job: BenchmarkJob, predictor: Predictor, plans: list[_Plan]) -
         out["alignment"] = "disparity" if job.protocol == "depth-anything-disparity" else predictor.depth_output
     if job.task is Task.NORMAL:
         out["aggregation"] = get_protocol(job.protocol).settings.get("aggregation")
-        out["frame"] = spec.normals.frame if spec.normals else MARIGOLD_FRAME
+        out["frame"] = (spec.normals.frame if spec.normals else CANONICAL_FRAME).value
     if job.task is Task.POINT_SEGMENTATION:
         out["max_clicks"] = _max_clicks(job.protocol, predictor)
     return out

@@ -45,9 +45,10 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from diception_spec.tasks import TASK_SPECS, Encoding, Task, task_prompt
+
 from ..decoders import decode_depth, decode_mask, decode_normals
 from ..lora import ALLOWED_TARGETS, MAX_RANK, NEW_TASK_ENCODINGS, write_adapter_folder
-from ..tasks import TASK_SPECS, Encoding, Task, task_prompt
 from .data import DEPTH_KINDS, Sample, load_dataset, split_validation
 
 logger = logging.getLogger(__name__)

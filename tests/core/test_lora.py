@@ -12,7 +12,7 @@ from peft import LoraConfig
 
 from diception_core.lora import AdapterError, read_adapter_task, write_adapter_folder
 from diception_core.pipeline import CustomTask, DiceptionPipeline
-from diception_core.tasks import Encoding, Task
+from diception_spec.tasks import Encoding, Task
 
 
 def _image() -> np.ndarray:
