@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from diception_spec.metrics import mask_iou
 from diception_spec.normals import CANONICAL_FRAME, convert_normal_frame
 from diception_spec.tasks import Task
 from evaluation.benchmarks import (
@@ -274,11 +275,6 @@ def resolve_benchmarks(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    union = np.count_nonzero(pred | gt)
-    return float(np.count_nonzero(pred & gt) / union) if union else 0.0
-
-
 def _max_clicks(protocol: str, predictor: Predictor) -> int:
     spec = get_protocol(protocol)
     if "clicks" not in spec.settings:
@@ -300,7 +296,7 @@ def _score_masks(
                       for gt, m in zip(gts, mask_ids, strict=True)]
         preds = predictor.predict_masks(sample.image, point_sets, sample_id=sample.sample_id, mask_ids=mask_ids,
                                         gt_masks=gts if oracle else None)
-        return {m: {"iou_random": _iou(p, g), "points": pts}
+        return {m: {"iou_random": mask_iou(p, g), "points": pts}
                 for m, p, g, pts in zip(mask_ids, preds, gts, point_sets, strict=True)}
 
     positive_only = bool(settings.get("positive_only")) or not predictor.negative_points
@@ -328,7 +324,7 @@ def _score_masks(
             if pred.shape != gts[i].shape:
                 raise ValueError(f"predictor returned a mask of shape {pred.shape}, expected {gts[i].shape}")
             current[i] = pred
-            ious[i].append(_iou(pred, gts[i]))
+            ious[i].append(mask_iou(pred, gts[i]))
     return {
         m: {"ious": ious[i], "clicks": [[c.x, c.y, int(c.positive)] for c in sims[i].clicks]}
         for i, m in enumerate(mask_ids)

@@ -45,6 +45,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from diception_spec.metrics import mask_iou
 from diception_spec.tasks import TASK_SPECS, Encoding, Task, task_prompt
 
 from ..decoders import decode_depth, decode_mask, decode_normals
@@ -330,12 +331,6 @@ class TimestepSampler:
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-
-
-def mask_iou(pred: np.ndarray, target: np.ndarray) -> float:
-    """IoU = |P & G| / |P | G| in percent (100 when both are empty)."""
-    union = np.logical_or(pred, target).sum()
-    return 100.0 if union == 0 else 100.0 * float(np.logical_and(pred, target).sum()) / float(union)
 
 
 def aligned_absrel(pred_disparity: np.ndarray, target_disparity: np.ndarray, valid: np.ndarray) -> float:
@@ -729,7 +724,7 @@ class Finetuner:
         threshold = self.pipe.config.mask_threshold
         for sample, rgb in zip(samples, predictions, strict=True):
             if self.encoding is Encoding.MASK:
-                values.append(mask_iou(decode_mask(rgb, threshold), sample.value))
+                values.append(100.0 * mask_iou(decode_mask(rgb, threshold), np.asarray(sample.value, bool)))
             elif self.encoding is Encoding.DEPTH:
                 values.append(aligned_absrel(decode_depth(rgb), sample.value, sample.valid))
             elif self.encoding is Encoding.NORMAL:
