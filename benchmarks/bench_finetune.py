@@ -93,7 +93,8 @@ def bench_full(
 
     from diception_core.finetune.train import TimestepSampler, add_lora, flow_matching_loss
     from diception_core.model import DiceptionTransformer
-    from diception_core.tiny import SD3_MEDIUM_TRANSFORMER_CONFIG, TINY_TRANSFORMER_CONFIG
+    from diception_core.tiny import TINY_TRANSFORMER_CONFIG
+    from diception_spec.adapter_format import SD3_MEDIUM_TRANSFORMER_CONFIG
 
     accelerator = Accelerator(mixed_precision="bf16")
     device, dtype = accelerator.device, torch.bfloat16

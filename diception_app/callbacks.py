@@ -285,7 +285,8 @@ class AdapterCatalog:
         return self._store
 
     def local(self) -> list[tuple[str, str]]:
-        from diception_core.lora import AdapterError, read_adapter_task
+        from diception_core.lora import read_adapter_task
+        from diception_spec.adapter_format import AdapterRefused
 
         if not self.adapters_dir.is_dir():
             return []
@@ -293,7 +294,7 @@ class AdapterCatalog:
         for folder in sorted(p for p in self.adapters_dir.iterdir() if p.is_dir()):
             try:
                 info = read_adapter_task(folder)
-            except AdapterError:
+            except AdapterRefused:
                 continue
             choices.append((f"{folder.name} ({info.display_name}, local)", f"local:{folder.name}"))
         return choices
@@ -588,7 +589,8 @@ def check_adapter_request(
     points_json: str | None, steps: Any, guidance: Any, seed: Any, randomize_seed: bool,
 ) -> TaskRequest:
     """The Adapter task tab: the adapter's own task (a new task's prompt and decoder, or a fixed task)."""
-    from diception_core.lora import AdapterError, read_adapter_task
+    from diception_core.lora import read_adapter_task
+    from diception_spec.adapter_format import AdapterRefused
 
     check_model(server)
     if not adapter:
@@ -598,7 +600,7 @@ def check_adapter_request(
     run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)
     try:
         info = read_adapter_task(run.adapter)
-    except AdapterError as err:
+    except AdapterRefused as err:
         raise InputError(str(err), "adapter") from None
     points = None
     if info.task is not None and TASK_SPECS[info.task].needs_points:

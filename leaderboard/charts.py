@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from diception_spec.benchmarks import SA23_DATASETS, aggregate_members
 from leaderboard import tables
 from leaderboard.schema import RESULT_COLUMNS
 
@@ -124,7 +125,7 @@ def grouped_bars(
         return message_figure(f"No {tables.TASK_LABELS.get(task, task)} results with {metric} yet.", title=title)
     table = tables.task_table(results, task, metric=metric, protocol=protocol)
     rows = _pick_rows(table, selected, top_n)
-    benchmarks = [b for b in table.attrs.get("benchmarks", []) if b not in tables.AGGREGATE_BENCHMARKS]
+    benchmarks = [b for b in table.attrs.get("benchmarks", []) if b not in aggregate_members(task)]
     if not len(rows) or not benchmarks:
         return message_figure(f"No per-dataset {metric} results under {protocol}.", title=title)
     hib = bool(table.attrs["higher_is_better"])
@@ -193,7 +194,7 @@ def sam_delta_chart(results: pd.DataFrame, *, model: str = DICEPTION) -> go.Figu
     """
     results = _usable(results)
     title = f"{model} vs SAM ViT-H, 1-click mIoU per dataset"
-    sa23 = set(tables.SA23_DATASETS)
+    sa23 = set(SA23_DATASETS)
     seg = results.loc[tables._mask(results, task="point_segmentation")]
     seg = seg.loc[seg["benchmark"].isin(sa23)]
     deltas: pd.Series | None = None

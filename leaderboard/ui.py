@@ -32,6 +32,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from diception_spec.benchmarks import benchmark_order
 from leaderboard import charts, tables
 from leaderboard.predictions import PredictionsRefused
 from leaderboard.schema import PROVENANCES
@@ -645,7 +646,7 @@ def build_submit_tab(
     handle = StoreHandle(store_factory)
     space = on_space() if space is None else space
     config = SubmitConfig.from_env() if config is None else config
-    benchmark_ids = sorted({*tables.SA23_DATASETS, "sa23", *[b for v in tables.BENCHMARK_ORDER.values() for b in v]})
+    benchmark_ids = sorted({b for task in tables.TASKS for b in benchmark_order(task)})
     c: dict[str, Any] = {}
     with gr.Tab("Submit", id="submit", elem_id="submit-tab"):
         gr.Markdown(

@@ -45,11 +45,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from diception_spec.adapter_format import ALLOWED_PROJECTIONS, MAX_PROMPT_CHARS, MAX_RANK, NEW_TASK_ENCODINGS
 from diception_spec.metrics import mask_iou
 from diception_spec.tasks import TASK_SPECS, Encoding, Task, task_prompt
 
 from ..decoders import decode_depth, decode_mask, decode_normals
-from ..lora import ALLOWED_TARGETS, MAX_RANK, NEW_TASK_ENCODINGS, write_adapter_folder
+from ..lora import write_adapter_folder
 from .data import DEPTH_KINDS, Sample, load_dataset, split_validation
 
 logger = logging.getLogger(__name__)
@@ -146,20 +147,22 @@ class FinetuneSettings:
                 raise ValueError("task, encoding/prompt: give --task for an existing task, or --new-task with "
                                  "--encoding and --prompt, not both")
         else:
-            if self.encoding not in NEW_TASK_ENCODINGS:
-                raise ValueError(f"encoding: a new task needs --encoding, one of {', '.join(NEW_TASK_ENCODINGS)} "
+            encodings = [e.value for e in NEW_TASK_ENCODINGS]
+            if self.encoding not in encodings:
+                raise ValueError(f"encoding: a new task needs --encoding, one of {', '.join(encodings)} "
                                  f"(got {self.encoding!r})")
-            if not self.prompt or not 1 <= len(self.prompt) <= 300:
-                raise ValueError("prompt: a new task needs --prompt, 1-300 characters (e.g. '[[image2lung]]')")
+            if not self.prompt or not 1 <= len(self.prompt) <= MAX_PROMPT_CHARS:
+                raise ValueError(f"prompt: a new task needs --prompt, 1-{MAX_PROMPT_CHARS} characters (e.g. "
+                                 "'[[image2lung]]')")
             if self.name in {t.value for t in Task}:
                 raise ValueError(f"name: {self.name!r} is an existing task id; use --task {self.name} instead")
         if self.task is not None and TASK_SPECS[Task.parse(self.task)].needs_category and not self.category:
             raise ValueError(f"category: task {self.task!r} needs --category (e.g. person)")
         if not 1 <= int(self.rank) <= MAX_RANK:
             raise ValueError(f"rank: {self.rank} is outside 1..{MAX_RANK} (the adapter format's limit)")
-        bad = [t for t in self.targets if t not in ALLOWED_TARGETS]
+        bad = [t for t in self.targets if t not in ALLOWED_PROJECTIONS]
         if bad or not self.targets:
-            raise ValueError(f"targets: {bad or 'none'} not allowed; choose from {', '.join(ALLOWED_TARGETS)}")
+            raise ValueError(f"targets: {bad or 'none'} not allowed; choose from {', '.join(ALLOWED_PROJECTIONS)}")
         for key in ("steps", "batch", "grad_accum"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key.replace('_', '-')}: must be at least 1, got {getattr(self, key)}")
