@@ -5,7 +5,7 @@ submitters. Files live under ``SubmitConfig.storage_root/<hash[:2]>/<hash>/``, o
 Uploads and downloads are staged under ``storage_root/.staging/<random>/`` and removed whatever happens.
 
 Prediction-file submissions (``kind="predictions"``, models we cannot run) take the same path with
-``submit_predictions``: a .zip (or a folder) in the layout of ``leaderboard.predictions`` is validated, stored the
+``submit_predictions``: a .zip (or a folder) in the layout of ``leaderboard.prediction_files`` is validated, stored the
 same way and queued; the worker scores the stored folder with ``FilesPredictor`` and its results are badged
 self-submitted.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from leaderboard.predictions import (
+from leaderboard.prediction_files import (
     MAX_PREDICTION_BYTES,
     MAX_PREDICTION_FILES,
     PredictionsRefused,
@@ -388,7 +388,7 @@ def submit_predictions(
     """Validate a prediction-file submission (``form.kind == "predictions"``) and queue it.
 
     Steps: check the form; extract (or copy) the upload into a staging folder and validate it
-    (``leaderboard.predictions``); reconcile the form with ``predictions.json``; move the folder to its
+    (``leaderboard.prediction_files``); reconcile the form with ``predictions.json``; move the folder to its
     content-addressed place; ``store.create_submission(kind="predictions")``. The stored folder is the worker's
     ``storage_path``; the submission's metadata carries ``predictor_options`` (``depth_kind``, ``depth_scale``,
     ``normal_frame``) for ``FilesPredictor``.

@@ -34,7 +34,7 @@ import pandas as pd
 
 from diception_spec.benchmarks import benchmark_order
 from leaderboard import charts, tables
-from leaderboard.predictions import PredictionsRefused
+from leaderboard.prediction_files import PredictionsRefused
 from leaderboard.schema import PROVENANCES
 from leaderboard.submit import (
     SubmissionError,
