@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from diception_spec.models import ModelKind
 from diception_spec.normals import CANONICAL_FRAME, NormalFrame, convert_normal_frame
 from diception_spec.prediction_files import (
     DEFAULT_DEPTH_KIND,
@@ -68,7 +69,7 @@ __all__ = [
     "build_predictor",
 ]
 
-PREDICTOR_KINDS: tuple[str, ...] = ("diception", "sam", "depth-anything", "files")
+PREDICTOR_KINDS: tuple[str, ...] = tuple(k.value for k in ModelKind)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _SAM_PADDING_LABEL = -10  # transformers' SAM ignores points with this label

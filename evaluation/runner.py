@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from diception_spec.benchmarks import TIERS
 from diception_spec.metrics import mask_iou
 from diception_spec.normals import CANONICAL_FRAME, convert_normal_frame
 from diception_spec.tasks import Task
@@ -684,8 +685,8 @@ def run_evaluation(
     must reach ``barrier()`` (accelerate's ``wait_for_everyone`` under ``accelerate launch``) before rank 0 merges.
     Raises what :func:`resolve_benchmarks` raises; per-sample problems land in the result's ``failures``.
     """
-    if tier not in ("quick", "standard", "full"):
-        raise ValueError(f"tier: expected quick, standard or full, got {tier!r}")
+    if tier not in TIERS:
+        raise ValueError(f"tier: expected one of {', '.join(TIERS)}, got {tier!r}")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank: {rank} is outside 0..{world_size - 1}")
     started, t0 = utc_now(), time.perf_counter()

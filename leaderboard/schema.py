@@ -6,6 +6,8 @@ leaves the store. Ids and units follow ``../shared/reference/IDS.md``.
 
 from __future__ import annotations
 
+from diception_spec.models import Provenance
+
 # One row per (model entry, task, benchmark, metric) score.
 RESULT_COLUMNS: tuple[str, ...] = (
     "result_id",  # int, primary key of the result row
@@ -56,5 +58,5 @@ SUBMISSION_COLUMNS: tuple[str, ...] = (
     "content_hash",  # str, sha256 of the adapter's files (duplicate detection)
 )
 
-PROVENANCES: tuple[str, ...] = ("reported", "measured", "self-submitted")
+PROVENANCES: tuple[str, ...] = tuple(p.value for p in Provenance)
 SUBMISSION_STATES: tuple[str, ...] = ("pending", "running", "finished", "failed")

@@ -48,6 +48,8 @@ from sqlalchemy import Integer, Select, String, and_, delete, func, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from diception_spec.results import FORMAT_VERSION as RESULT_FORMAT_VERSION
+from diception_spec.results import validate_result
 from leaderboard.db import READ_ONLY, create_store_engine, normalise_url, schema_lock, upgrade
 from leaderboard.orm import (
     Benchmark,
@@ -83,7 +85,6 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "note",  # str
     "source",  # str, citation of the numbers above
 )
-RESULT_FORMAT_VERSION = 1
 _QUOTA_WINDOW = timedelta(hours=24)
 
 
@@ -251,12 +252,9 @@ def _require_str(mapping: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -> dict[str, Any]:
-    """Check the evaluation module's result dict (format_version 1) and normalise it; ValueError names the field."""
-    if not isinstance(result, Mapping):
-        raise ValueError(f"result must be a dict, got {type(result).__name__}")
-    version = result.get("format_version")
-    if version != RESULT_FORMAT_VERSION:
-        raise ValueError(f"result['format_version'] must be {RESULT_FORMAT_VERSION}, got {version!r}")
+    """Check a result dict against ``diception_spec.results`` (the one schema), then normalise it for the tables;
+    ValueError names the field."""
+    validate_result(result)
     model = result.get("model")
     if not isinstance(model, Mapping):
         raise ValueError("result['model'] must be a dict with 'name' and 'variant'")

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from diception_spec.errors import Refused
+from leaderboard.orm import SubmissionKind
 from leaderboard.prediction_files import (
     MAX_PREDICTION_BYTES,
     MAX_PREDICTION_FILES,
@@ -32,6 +34,7 @@ from leaderboard.prediction_files import (
     check_benchmarks,
     validate_predictions_upload,
 )
+from leaderboard.settings import load_settings
 from leaderboard.validation import (
     ADAPTER_FILES,
     MAX_TOTAL_BYTES,
@@ -49,11 +52,10 @@ MAX_NAME_CHARS = 100
 MAX_TEXT_CHARS = 2000
 MAX_CARD_CHARS = 50_000  # of the README kept in the store's metadata
 DEFAULT_BASE_MODEL_ID = "Canyu/DICEPTION"
-TIERS = ("quick", "standard", "full")
-KINDS = ("adapter", "predictions")
+KINDS: tuple[str, ...] = tuple(k.value for k in SubmissionKind)
 
 
-class SubmissionError(ValueError):
+class SubmissionError(Refused):
     """The form or the files cannot be submitted; the message is shown to the submitter as is."""
 
 
@@ -90,9 +92,7 @@ class SubmitConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SubmitConfig:
         env = os.environ if env is None else env
-        tier = env.get("DICEPTION_DEFAULT_TIER", "").strip() or "standard"
-        if tier not in TIERS:
-            raise ValueError(f"DICEPTION_DEFAULT_TIER must be one of {', '.join(TIERS)}, got {tier!r}")
+        tier = load_settings(env).default_tier  # DICEPTION_DEFAULT_TIER, checked in one place
         return cls(
             storage_root=Path(env.get("DICEPTION_SUBMISSIONS_DIR", "").strip() or Path("data") / "submissions"),
             base_model_id=env.get("DICEPTION_BASE_MODEL_ID", "").strip() or DEFAULT_BASE_MODEL_ID,
