@@ -38,10 +38,13 @@ WEIGHT_KEY_PREFIX = "base_model.model"  # peft's key prefix in adapter_model.saf
 MAX_RANK = 128
 MAX_TOTAL_BYTES = 300_000_000  # all files together ("≤ 300 MB")
 MAX_TASK_FILE_BYTES = 1_000_000
-# The attention projections of a transformer block a LoRA may target.
-ALLOWED_PROJECTIONS: tuple[str, ...] = (
-    "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
-)  # fmt: skip
+# The attention projections of a transformer block a LoRA may target: the image stream's (inner -> inner), the context
+# stream's inputs (caption width -> inner) and its output (inner -> caption width; absent in the last block).
+IMAGE_PROJECTIONS: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+CONTEXT_PROJECTIONS: tuple[str, ...] = ("add_q_proj", "add_k_proj", "add_v_proj")
+CONTEXT_OUTPUT_PROJECTION = "to_add_out"
+ALLOWED_PROJECTIONS: tuple[str, ...] = (*IMAGE_PROJECTIONS, *CONTEXT_PROJECTIONS, CONTEXT_OUTPUT_PROJECTION)
+DEFAULT_TARGETS: tuple[str, ...] = IMAGE_PROJECTIONS[:3]  # the paper's fine-tuning: rank 128 on Q, K and V
 WEIGHT_DTYPES: tuple[str, ...] = ("F32", "F16", "BF16")  # safetensors dtype names: fp32, fp16, bf16
 # A new task's output encoding, and the fixed task whose benchmarks can score it.
 NEW_TASK_ENCODINGS: tuple[Encoding, ...] = (Encoding.MASK, Encoding.DEPTH, Encoding.NORMAL, Encoding.RGB)

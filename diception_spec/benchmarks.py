@@ -668,3 +668,16 @@ def is_ranked_benchmark(benchmark_id: str) -> bool:
 def unranked_benchmark_ids() -> frozenset[str]:
     """Registered benchmark ids that are never ranked (the smoke benchmark)."""
     return frozenset(name for (_, name), spec in BENCHMARKS.items() if not spec.ranked)
+
+
+def default_benchmarks(task: Task | str) -> tuple[str, ...]:
+    """What an adapter of ``task`` is scored on unless it says otherwise: the task's aggregates where it has them
+    (``sa23``), else every ranked benchmark scored under the task's main protocol (depth: not Sintel, which only
+    Depth Anything's own protocol uses)."""
+    aggregates = tuple(aggregate_members(task))
+    if aggregates:
+        return aggregates
+    specs = list_benchmarks(task, ranked_only=True)
+    task_value = Task.parse(task)
+    main = TASK_SCORING_DEFAULTS[task_value][0][0] if task_value in TASK_SCORING_DEFAULTS else None
+    return tuple(s.id for s in specs if main is None or s.default_protocol == main)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from diception_spec.benchmarks import aggregate_members, benchmark_order, is_ranked_benchmark
 from diception_spec.metrics import METRICS, TASK_MAIN_METRICS
+from diception_spec.models import Provenance
 from diception_spec.tasks import TASK_SPECS, Task
 from leaderboard.schema import PROVENANCES, RESULT_COLUMNS
 
@@ -66,9 +67,9 @@ def _aggregates(task: str) -> Mapping[str, tuple[str, ...]]:
 
 
 PROVENANCE_BADGES: Mapping[str, str] = {
-    "reported": "📄 reported",
-    "measured": "🔬 measured",
-    "self-submitted": "📤 self-submitted",
+    Provenance.REPORTED.value: "📄 reported",
+    Provenance.MEASURED.value: "🔬 measured",
+    Provenance.SELF_SUBMITTED.value: "📤 self-submitted",
 }
 BADGE_LEGEND: str = (
     "📄 reported: copied from a paper (see the citation in the detail view); "

@@ -51,7 +51,10 @@ from diception_spec.adapter_format import (
     ALLOWED_PROJECTIONS,
     CARD_FILE,
     CONFIG_FILE,
+    CONTEXT_OUTPUT_PROJECTION,
+    CONTEXT_PROJECTIONS,
     EMBEDDING_FILE,
+    IMAGE_PROJECTIONS,
     MAX_LIST_ITEMS,
     MAX_RANK,
     MAX_TASK_FILE_BYTES,
@@ -124,12 +127,12 @@ def expected_modules(transformer_config: Mapping[str, Any]) -> dict[str, tuple[i
     modules: dict[str, tuple[int, int]] = {}
     for i in range(layers):
         prefix = f"transformer_blocks.{i}.attn."
-        for proj in ("to_q", "to_k", "to_v", "to_out.0"):
+        for proj in IMAGE_PROJECTIONS:
             modules[prefix + proj] = (inner, inner)
-        for proj in ("add_q_proj", "add_k_proj", "add_v_proj"):
+        for proj in CONTEXT_PROJECTIONS:
             modules[prefix + proj] = (context, inner)
         if i < layers - 1:
-            modules[prefix + "to_add_out"] = (inner, context)
+            modules[prefix + CONTEXT_OUTPUT_PROJECTION] = (inner, context)
     return modules
 
 
