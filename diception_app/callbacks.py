@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
@@ -28,6 +28,9 @@ from diception_spec.tasks import TASK_SPECS, Task, coco_categories
 from . import state
 from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs
 from .settings import AppSettings
+
+if TYPE_CHECKING:
+    from leaderboard.schema import LeaderboardStore
 
 logger = logging.getLogger(__name__)
 
@@ -274,15 +277,9 @@ class AdapterCatalog:
     cannot point the app at an arbitrary path.
     """
 
-    def __init__(self, adapters_dir: Path, store_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, adapters_dir: Path, store: LeaderboardStore | None = None) -> None:
         self.adapters_dir = Path(adapters_dir)
-        self._store_factory = store_factory
-        self._store: Any = None
-
-    def _get_store(self) -> Any:
-        if self._store is None and self._store_factory is not None:
-            self._store = self._store_factory()
-        return self._store
+        self.store = store
 
     def local(self) -> list[tuple[str, str]]:
         from diception_core.lora import read_adapter_task
@@ -300,11 +297,10 @@ class AdapterCatalog:
         return choices
 
     def submissions(self) -> list[tuple[str, str]]:
+        if self.store is None:
+            return []
         try:
-            store = self._get_store()
-            if store is None:
-                return []
-            frame = store.submissions_frame()
+            frame = self.store.submissions_frame()
         except Exception as err:  # noqa: BLE001 - a broken store must not break the task tabs
             logger.warning("adapter picker: leaderboard store unavailable (%s)", err)
             return []
@@ -325,9 +321,8 @@ class AdapterCatalog:
             if (folder / "diception_task.json").is_file():
                 return folder, f"{key} (local)"
         if kind == "submission" and key.isascii() and key.isdigit() and len(key) <= 18:
-            store = self._get_store()
             try:
-                sub = store.get_submission(int(key)) if store is not None else None
+                sub = self.store.get_submission(int(key)) if self.store is not None else None
             except KeyError:
                 sub = None
             if sub and sub.get("status") == "finished" and not sub.get("hidden") and sub.get("storage_path"):
