@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import spaces
 
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 
 from .settings import CONVERT_COMMAND, DEFAULT_MODEL, AppSettings
 

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from diception_spec.benchmarks import SA23_DATASETS, aggregate_members
+from diception_spec.tasks import Task
 from leaderboard import tables
 from leaderboard.schema import RESULT_COLUMNS
 
@@ -28,13 +30,12 @@ SAM_DELTA_METRIC = "delta_iou_1pt_vs_sam_vit_h"
 # DICEPTION's training samples per task, from reported_models.csv's note (1.8M samples in all); used for the
 # data-efficiency chart, where its total would overstate the data behind one task.
 DICEPTION_TASK_SAMPLES: Mapping[str, float] = {
-    "point_segmentation": 600_000,
-    "depth": 500_000,
-    "normal": 500_000,
-    "pose": 42_000,
-    "semantic_segmentation": 120_000,
-    "entity_segmentation": 32_000,
-}
+    task.value: samples
+    for task, samples in (
+        (Task.POINT_SEGMENTATION, 600_000), (Task.DEPTH, 500_000), (Task.NORMAL, 500_000), (Task.POSE, 42_000),
+        (Task.SEMANTIC_SEGMENTATION, 120_000), (Task.ENTITY_SEGMENTATION, 32_000),
+    )
+}  # fmt: skip
 SETTINGS = ("steps", "guidance")
 # No named template: assigning one deep-copies it (~25 ms per figure); plain colours instead.
 _LAYOUT = dict(
@@ -124,7 +125,7 @@ def grouped_bars(
         return message_figure(f"No {tables.TASK_LABELS.get(task, task)} results with {metric} yet.", title=title)
     table = tables.task_table(results, task, metric=metric, protocol=protocol)
     rows = _pick_rows(table, selected, top_n)
-    benchmarks = [b for b in table.attrs.get("benchmarks", []) if b not in tables.AGGREGATE_BENCHMARKS]
+    benchmarks = [b for b in table.attrs.get("benchmarks", []) if b not in aggregate_members(task)]
     if not len(rows) or not benchmarks:
         return message_figure(f"No per-dataset {metric} results under {protocol}.", title=title)
     hib = bool(table.attrs["higher_is_better"])
@@ -193,7 +194,7 @@ def sam_delta_chart(results: pd.DataFrame, *, model: str = DICEPTION) -> go.Figu
     """
     results = _usable(results)
     title = f"{model} vs SAM ViT-H, 1-click mIoU per dataset"
-    sa23 = set(tables.SA23_DATASETS)
+    sa23 = set(SA23_DATASETS)
     seg = results.loc[tables._mask(results, task="point_segmentation")]
     seg = seg.loc[seg["benchmark"].isin(sa23)]
     deltas: pd.Series | None = None

@@ -11,7 +11,7 @@ import pytest
 
 from diception_app import serving
 from diception_app.settings import AppSettings
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from PIL import Image
 
 from diception_core.decoders import decode, decode_mask, decode_resized
 from diception_core.pipeline import DiceptionPipeline, resize_channels, resize_output
-from diception_core.tasks import Encoding
+from diception_spec.tasks import Encoding
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

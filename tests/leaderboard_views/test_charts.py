@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from diception_spec.benchmarks import SA23_DATASETS
 from leaderboard import charts, tables
 from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
 
@@ -58,7 +59,7 @@ def test_sam_delta_from_reported_rows(seed: pd.DataFrame) -> None:
 
 def test_sam_delta_computed_from_per_dataset_rows_when_both_models_have_them() -> None:
     rows = []
-    for i, dataset in enumerate(tables.SA23_DATASETS[:5]):
+    for i, dataset in enumerate(SA23_DATASETS[:5]):
         for model, variant, value in (("DICEPTION", "mt", 50 + i), ("SAM", "ViT-H", 48)):
             rows.append(measured_row(entry_id=f"{model}-{variant}", model=model, variant=variant,
                                      task="point_segmentation", benchmark=dataset, metric="miou_1pt",
