@@ -105,7 +105,7 @@ def missing_model_message(spec: str, reason: str) -> str:
 
 
 def default_loader(settings: AppSettings) -> Any:
-    from diception_core.loading import load_pipeline
+    from diception_core.pipeline import load_pipeline
 
     device = "cuda" if settings.zero_gpu else settings.device
     return load_pipeline(settings.model, device=device, dtype=settings.dtype)

@@ -13,10 +13,10 @@ _LAZY = {
     "DiceptionPipeline": ".pipeline",
     "DiceptionOutput": ".pipeline",
     "DiceptionPrediction": ".pipeline",
-    "CustomTask": ".pipeline",
+    "CustomTask": ".custom_task",
     "DiceptionConfig": ".config",
-    "load_pipeline": ".loading",
-    "from_official": ".loading",
+    "load_pipeline": ".pipeline",
+    "from_official": ".pipeline",
     "convert": ".loading",
     "ModelLoadError": ".loading",
 }

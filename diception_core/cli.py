@@ -32,7 +32,7 @@ def _parse_cli_points(text: str | None) -> list[list[float]] | None:
 
 
 def _load(args: argparse.Namespace):
-    from .loading import from_official, load_pipeline
+    from .pipeline import from_official, load_pipeline
     from .runtime import RuntimeOptions
 
     runtime = RuntimeOptions(attention=args.attention, compile=args.compile, channels_last_vae=args.channels_last_vae)

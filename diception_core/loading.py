@@ -1,31 +1,38 @@
 """The one module that touches files and the Hub: official checkpoints, model folders, conversion, errors.
 
-Everything else takes objects, so tests inject tiny components.
+Everything else takes objects, so tests inject tiny components. It returns a model's parts (``ModelParts``), never
+a pipeline: ``DiceptionPipeline.from_pretrained`` / ``from_official`` assemble them, so this module and the
+pipeline do not import each other (and ``"tiny"`` is resolved above both, in the pipeline module).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 import os
-import pickle
 import shutil
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from diception_spec.tasks import all_fixed_prompts
 
 from .config import DiceptionConfig
-from .prompts import PromptCache, TextEncoders
-from .runtime import RuntimeOptions, resolve_device, resolve_dtype
-
-if TYPE_CHECKING:
-    from .pipeline import DiceptionPipeline
+from .hub import (  # noqa: F401 - the error types are imported from here by callers
+    CheckpointKeyError,
+    CorruptModelError,
+    GatedModelError,
+    InsufficientMemoryError,
+    ModelLoadError,
+    OfflineError,
+    hub_errors_as_load_errors,
+)
+from .prompts import PromptCache, TextEncoders, embed_missing_prompts
+from .runtime import resolve_device, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -42,80 +49,32 @@ DICEPTION_LICENCE_NOTE = (
 )
 
 
-class ModelLoadError(RuntimeError):
-    """Loading failed; the message says what is missing and the exact fix."""
+@dataclass
+class ModelParts:
+    """What a ``DiceptionPipeline`` is built from: its constructor's keywords."""
 
+    transformer: torch.nn.Module
+    vae: torch.nn.Module
+    scheduler: Any
+    point_encoder: torch.nn.Module
+    prompt_cache: PromptCache
+    config: DiceptionConfig
+    text_encoders: TextEncoders | None = None
 
-class GatedModelError(ModelLoadError):
-    pass
+    def as_kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-
-class OfflineError(ModelLoadError):
-    pass
-
-
-class CorruptModelError(ModelLoadError):
-    pass
-
-
-class InsufficientMemoryError(ModelLoadError):
-    pass
-
-
-class CheckpointKeyError(CorruptModelError):
-    """Missing or unexpected keys in a checkpoint; ``missing`` and ``unexpected`` list them."""
-
-    def __init__(self, what: str, missing: list[str], unexpected: list[str]) -> None:
-        self.missing = missing
-        self.unexpected = unexpected
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {_listing(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
-        super().__init__(f"{what}: {'; '.join(parts)}. Is this the right checkpoint for this base model?")
-
-
-def _listing(keys: list[str], limit: int = 20) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-@contextmanager
-def hub_errors_as_load_errors(source: str) -> Iterator[None]:
-    """Turn Hub, file and memory failures into one actionable ``ModelLoadError`` each."""
-    from huggingface_hub import errors as hub_errors
-
-    try:
-        yield
-    except ModelLoadError:
-        raise
-    except hub_errors.GatedRepoError:
-        raise GatedModelError(
-            f"{source} is gated: accept its licence at https://huggingface.co/{source} while logged in, then make a "
-            "token available: `hf auth login` (or set HF_TOKEN=hf_...)."
-        ) from None
-    except (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError, ConnectionError) as err:
-        raise OfflineError(
-            f"cannot reach the Hugging Face Hub to fetch {source} and it is not in the local cache "
-            f"({type(err).__name__}). Connect to the internet once, or download it elsewhere (`hf download "
-            f"{source} --local-dir ./{Path(str(source)).name}`) and pass that folder."
-        ) from None
-    except hub_errors.RepositoryNotFoundError:
-        raise ModelLoadError(
-            f"{source} is neither a local folder nor a Hub repository you can access; check the id, or log in "
-            "(`hf auth login`) if it is private."
-        ) from None
-    except (torch.OutOfMemoryError, MemoryError):
-        raise InsufficientMemoryError(
-            f"not enough memory to load {source}. Free memory, use --dtype bfloat16, or run on a GPU with at least "
-            "8 GB (the text encoders are not needed: use a converted folder with its prompt cache)."
-        ) from None
-    except (pickle.UnpicklingError, json.JSONDecodeError, EOFError, OSError, RuntimeError) as err:
-        raise CorruptModelError(
-            f"{source} could not be read ({type(err).__name__}: {str(err)[:300]}). Is it the right file, and "
-            "complete? Delete it and download it again."
-        ) from None
+    def to(self, device: torch.device, dtype: torch.dtype) -> ModelParts:
+        """Move the three modules (and the text encoders' device) in place, as ``DiceptionPipeline.to`` does."""
+        for module in (self.transformer, self.vae, self.point_encoder):
+            current = next(module.parameters())
+            if current.dtype != dtype:
+                module.to(device=device, dtype=dtype)
+            elif current.device != device:
+                module.to(device=device)
+        if self.text_encoders is not None:
+            self.text_encoders.device = device
+        return self
 
 
 def load_official_checkpoint(
@@ -152,7 +111,7 @@ def _load_state_checked(module: torch.nn.Module, state: Mapping[str, torch.Tenso
         raise CheckpointKeyError(what, sorted(result.missing_keys), sorted(result.unexpected_keys))
 
 
-def from_official(
+def load_official_parts(
     base: str | Path = DEFAULT_BASE,
     checkpoint: str | Path = DEFAULT_CHECKPOINT_REPO,
     *,
@@ -162,17 +121,18 @@ def from_official(
     base_revision: str | None = None,
     checkpoint_revision: str | None = None,
     config_overrides: Mapping[str, Any] | None = None,
-) -> DiceptionPipeline:
-    """SD3-medium in diffusers layout (Hub id or folder) + the release's ``DICEPTION_v1.pth`` -> a pipeline.
+) -> ModelParts:
+    """SD3-medium in diffusers layout (Hub id or folder) + the release's ``DICEPTION_v1.pth`` -> the model's parts
+    (modules as loaded, on the CPU; ``DiceptionPipeline.from_official`` assembles and moves them).
 
-    The prompt cache starts empty: prompts are embedded by the base's text encoders on first use (``convert``
-    precomputes them all). Missing or unexpected checkpoint keys raise ``CheckpointKeyError`` listing them.
+    The prompt cache starts empty: prompts are embedded by the base's text encoders (on ``device`` in ``dtype``) on
+    first use (``convert`` precomputes them all). Missing or unexpected checkpoint keys raise
+    ``CheckpointKeyError`` listing them.
     """
     from accelerate import init_empty_weights
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
 
     from .model import DiceptionTransformer, PointEncoder
-    from .pipeline import DiceptionPipeline
 
     token = token or os.environ.get("HF_TOKEN")
     device = resolve_device(device)
@@ -203,11 +163,47 @@ def from_official(
     }
     config = DiceptionConfig(**{**settings, **dict(config_overrides or {})})
     text_encoders = TextEncoders(base, revision=base_revision, token=token, dtype=dtype, device=device)
-    with hub_errors_as_load_errors(base):
-        return DiceptionPipeline(
-            transformer=transformer, vae=vae, scheduler=scheduler, point_encoder=points,
-            prompt_cache=PromptCache(base, config.base_revision), config=config, text_encoders=text_encoders,
-        ).to(device, dtype)
+    return ModelParts(transformer=transformer, vae=vae, scheduler=scheduler, point_encoder=points,
+                      prompt_cache=PromptCache(base, config.base_revision), config=config, text_encoders=text_encoders)
+
+
+def load_folder_parts(
+    folder: str | Path, *, device: torch.device, dtype: torch.dtype, token: str | None = None
+) -> ModelParts:
+    """A model folder written by ``convert`` -> its parts (modules in ``dtype``; the text encoders, loaded only if
+    an uncached prompt needs them, from the config's source on ``device``)."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
+
+    from .model import DiceptionTransformer, PointEncoder
+
+    folder = Path(folder)
+    config = DiceptionConfig.load(folder)
+    with hub_errors_as_load_errors(str(folder)):
+        transformer = DiceptionTransformer.from_pretrained(folder / "transformer", torch_dtype=dtype)
+        vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
+        points = PointEncoder.from_pretrained(folder / "point_encoder", torch_dtype=dtype)
+        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / "scheduler")
+        cache = PromptCache.load(folder)
+    source = config.text_encoder_source
+    if source is not None and not Path(source).is_absolute() and (folder / source).is_dir():
+        source = str(folder / source)
+    text_encoders = TextEncoders(source, token=token, dtype=dtype, device=device)
+    return ModelParts(transformer=transformer, vae=vae, scheduler=scheduler, point_encoder=points,
+                      prompt_cache=cache, config=config, text_encoders=text_encoders)
+
+
+def save_model_folder(folder: str | Path, parts: ModelParts) -> Path:
+    """Write the weights, scheduler, config and prompt cache of a model folder (the layout ``convert`` writes)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts.transformer.save_pretrained(folder / "transformer")
+    parts.vae.save_pretrained(folder / "vae")
+    parts.point_encoder.save_pretrained(folder / "point_encoder")
+    parts.scheduler.save_pretrained(folder / "scheduler")
+    if len(parts.prompt_cache):
+        parts.prompt_cache.save(folder)
+    parts.config.save(folder)
+    return folder
 
 
 def _local_revision(source: str) -> str:
@@ -241,7 +237,8 @@ def convert(
     config_overrides: Mapping[str, Any] | None = None,
     device: torch.device | str | None = None,
 ) -> Path:
-    """Write a self-contained model folder that ``DiceptionPipeline.from_pretrained`` loads without text encoders.
+    """Write a self-contained model folder that ``DiceptionPipeline.from_pretrained`` loads without text encoders
+    (works on the model's parts: no pipeline is built).
 
     Layout: ``diception_config.json``, ``transformer/``, ``vae/``, ``point_encoder/`` (safetensors),
     ``scheduler/``, ``prompt_cache/prompt_embeds.safetensors`` (every fixed prompt: the task prompts, the 80
@@ -252,25 +249,28 @@ def convert(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
-    pipe = from_official(
-        base, checkpoint, device=device, dtype=torch.float32 if device.type == "cpu" else torch.bfloat16, token=token,
-        base_revision=base_revision, checkpoint_revision=checkpoint_revision, config_overrides=config_overrides,
+    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    parts = load_official_parts(
+        base, checkpoint, device=device, dtype=dtype, token=token, base_revision=base_revision,
+        checkpoint_revision=checkpoint_revision, config_overrides=config_overrides,
     )
-    pipe.precompute_prompts(all_fixed_prompts())
-    pipe.text_encoders.release()
+    with hub_errors_as_load_errors(str(base)):
+        parts.to(device, dtype)
+    embed_missing_prompts(parts.prompt_cache, parts.text_encoders, all_fixed_prompts())
+    parts.text_encoders.release()
     if text_encoders_in_folder:
         base_path = Path(str(base))
         if not base_path.is_dir():
             raise ValueError("text_encoders_in_folder: the base must be a local folder to copy its text encoders")
         for name in TEXT_ENCODER_FOLDERS:
             shutil.copytree(base_path / name, out / "text_encoders" / name, dirs_exist_ok=True)
-        pipe.config = pipe.config.replace(text_encoder_source="text_encoders")
-    pipe.save_pretrained(out)
+        parts.config = parts.config.replace(text_encoder_source="text_encoders")
+    save_model_folder(out, parts)
     _write_licences(out, base)
     revision = folder_revision(out)
-    pipe.config = pipe.config.replace(model_revision=revision)
-    pipe.config.save(out)
-    _write_model_card(out, pipe.config)
+    parts.config = parts.config.replace(model_revision=revision)
+    parts.config.save(out)
+    _write_model_card(out, parts.config)
     if push_to_hub:
         push_folder(out, push_to_hub, private=private, token=token)
     return out
@@ -328,12 +328,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = True, token
 
 
 def resolve_model_folder(spec: str | Path, *, token: str | None = None, revision: str | None = None) -> Path:
-    """``tiny`` -> the tiny preset's folder; a folder -> itself; otherwise a Hub id, downloaded (text encoders
-    excluded)."""
-    from .tiny import tiny_model_folder
-
-    if str(spec) == "tiny":
-        return tiny_model_folder()
+    """A folder -> itself; otherwise a Hub id, downloaded (text encoders excluded). (``"tiny"`` is resolved by
+    ``pipeline.model_folder``, which builds the preset with this module's ``convert``.)"""
     path = Path(spec)
     if path.is_dir():
         return path
@@ -347,19 +343,3 @@ def resolve_model_folder(spec: str | Path, *, token: str | None = None, revision
             ignore_patterns=[f"text_encoders/{name}/*" for name in TEXT_ENCODER_FOLDERS],
         ))
 
-
-def load_pipeline(
-    spec: str | Path = "tiny",
-    *,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | str | None = None,
-    token: str | None = None,
-    revision: str | None = None,
-    runtime: RuntimeOptions | None = None,
-) -> DiceptionPipeline:
-    """Load a pipeline from ``tiny``, a converted folder, or a Hub id of a converted folder; ``runtime``: speed
-    options (``diception_core.runtime``; default the plain path)."""
-    from .pipeline import DiceptionPipeline
-
-    folder = resolve_model_folder(spec, token=token, revision=revision)
-    return DiceptionPipeline.from_pretrained(folder, device=device, dtype=dtype, token=token, runtime=runtime)

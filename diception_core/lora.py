@@ -30,8 +30,10 @@ from diception_spec.adapter_format import (
 from diception_spec.json_input import parse_json_object
 from diception_spec.tasks import Encoding, Task
 
+from .custom_task import CustomTask
+
 if TYPE_CHECKING:
-    from .pipeline import CustomTask, DiceptionPipeline
+    from .pipeline import DiceptionPipeline
 
 
 def read_adapter_task(folder: str | Path) -> AdapterTask:
@@ -125,8 +127,6 @@ def unload_adapter(pipe: DiceptionPipeline, name: str | None = None) -> None:
 
 def adapter_task(pipe: DiceptionPipeline, name: str | None = None) -> CustomTask | Task:
     """The task an adapter serves: its fixed task, or a ``CustomTask`` with its prompt and encoding."""
-    from .pipeline import CustomTask
-
     name = name or pipe.active_adapter
     if name is None or name not in pipe.adapters:
         raise KeyError(f"adapter {name!r} is not loaded")

@@ -23,25 +23,26 @@ from PIL import Image
 from diception_spec.tasks import MAX_POINTS, TASK_SPECS, Encoding, Task, task_prompt
 
 from .config import DiceptionConfig
+from .custom_task import CustomTask
 from .decoders import decode, decode_resized
+from .hub import hub_errors_as_load_errors
 from .image_io import ImageLike, aspect_ratio_warning, load_rgb
+from .loading import (
+    DEFAULT_BASE,
+    DEFAULT_CHECKPOINT_REPO,
+    ModelParts,
+    load_folder_parts,
+    load_official_parts,
+    resolve_model_folder,
+    save_model_folder,
+)
 from .points import PointsLike, is_point_set_list, normalize_points, points_to_pixels, points_to_slots
-from .prompts import PromptCache, TextEncoders
+from .prompts import PromptCache, TextEncoders, embed_missing_prompts
 from .runtime import RuntimeOptions, apply_module_options, attention_context, resolve_device, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int], None]  # (steps done, total steps)
-
-
-@dataclass(frozen=True)
-class CustomTask:
-    """A task that is not one of the six: a new-task adapter's prompt and output encoding."""
-
-    name: str
-    prompt: str
-    encoding: Encoding
-    needs_points: bool = False
 
 
 def resize_output(rgb: torch.Tensor, height: int, width: int, resampling: str = "bilinear-antialias") -> np.ndarray:
@@ -221,29 +222,10 @@ class DiceptionPipeline:
         runtime: RuntimeOptions | None = None,
     ) -> DiceptionPipeline:
         """Load a model folder written by ``convert`` (or ``"tiny"``, or a Hub id of such a folder)."""
-        from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
-
-        from .loading import hub_errors_as_load_errors, resolve_model_folder
-        from .model import DiceptionTransformer, PointEncoder
-
-        folder = resolve_model_folder(folder_or_id, token=token, revision=revision)
-        config = DiceptionConfig.load(folder)
+        folder = model_folder(folder_or_id, token=token, revision=revision)
         device = resolve_device(device)
         dtype = resolve_dtype(device, dtype)
-        with hub_errors_as_load_errors(str(folder)):
-            transformer = DiceptionTransformer.from_pretrained(folder / "transformer", torch_dtype=dtype)
-            vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype)
-            points = PointEncoder.from_pretrained(folder / "point_encoder", torch_dtype=dtype)
-            scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(folder / "scheduler")
-            cache = PromptCache.load(folder)
-        source = config.text_encoder_source
-        if source is not None and not Path(source).is_absolute() and (folder / source).is_dir():
-            source = str(folder / source)
-        text_encoders = TextEncoders(source, token=token, dtype=dtype, device=device)
-        pipe = cls(
-            transformer=transformer, vae=vae, scheduler=scheduler, point_encoder=points, prompt_cache=cache,
-            config=config, text_encoders=text_encoders,
-        )
+        pipe = cls(**load_folder_parts(folder, device=device, dtype=dtype, token=token).as_kwargs())
         pipe.model_folder = folder
         pipe.to(device, dtype)
         if runtime is not None:
@@ -251,23 +233,38 @@ class DiceptionPipeline:
         return pipe
 
     @classmethod
-    def from_official(cls, base: str | Path, checkpoint: str | Path, **kwargs: Any) -> DiceptionPipeline:
-        from .loading import from_official
-
-        return from_official(base, checkpoint, **kwargs)
+    def from_official(
+        cls,
+        base: str | Path = DEFAULT_BASE,
+        checkpoint: str | Path = DEFAULT_CHECKPOINT_REPO,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | str | None = None,
+        token: str | None = None,
+        base_revision: str | None = None,
+        checkpoint_revision: str | None = None,
+        config_overrides: dict[str, Any] | None = None,
+        runtime: RuntimeOptions | None = None,
+    ) -> DiceptionPipeline:
+        """SD3-medium in diffusers layout (Hub id or folder) + the release's ``DICEPTION_v1.pth`` (see
+        ``loading.load_official_parts``); prompts are embedded by the base's text encoders on first use."""
+        device = resolve_device(device)
+        dtype = resolve_dtype(device, dtype)
+        parts = load_official_parts(base, checkpoint, device=device, dtype=dtype, token=token,
+                                    base_revision=base_revision, checkpoint_revision=checkpoint_revision,
+                                    config_overrides=config_overrides)
+        with hub_errors_as_load_errors(str(base)):  # moving to the device can run out of memory
+            pipe = cls(**parts.as_kwargs()).to(device, dtype)
+        if runtime is not None:
+            pipe.set_runtime(runtime)
+        return pipe
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write the model folder's weights, scheduler, config and prompt cache (see ``loading.convert``)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.transformer.save_pretrained(folder / "transformer")
-        self.vae.save_pretrained(folder / "vae")
-        self.point_encoder.save_pretrained(folder / "point_encoder")
-        self.scheduler.save_pretrained(folder / "scheduler")
-        if len(self.prompt_cache):
-            self.prompt_cache.save(folder)
-        self.config.save(folder)
-        return folder
+        return save_model_folder(folder, ModelParts(
+            transformer=self.transformer, vae=self.vae, scheduler=self.scheduler, point_encoder=self.point_encoder,
+            prompt_cache=self.prompt_cache, config=self.config,
+        ))
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> DiceptionPipeline:
         """Move every module; the point encoder's Fourier product keeps ``config.point_dtype`` regardless."""
@@ -301,16 +298,7 @@ class DiceptionPipeline:
         batch (batched matmuls round differently): a cached embedding equals one computed on demand, bit for bit.
         """
         with self._prompt_lock:
-            missing = [p for p in dict.fromkeys(prompts) if p not in self.prompt_cache]
-            if not missing:
-                return
-            if self.text_encoders is None:
-                raise RuntimeError(f"prompts {missing[:3]} are not cached and this pipeline has no text encoders")
-            for start in range(0, len(missing), batch_size):
-                chunk = missing[start : start + batch_size]
-                embeds, pooled = self.text_encoders.encode(chunk)  # [n, L, D], [n, P]
-                for index, prompt in enumerate(chunk):
-                    self.prompt_cache.add(prompt, embeds[index], pooled[index])
+            embed_missing_prompts(self.prompt_cache, self.text_encoders, prompts, batch_size)
 
     def prompt_embeddings(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(prompt_embeds [1, L, D], pooled [1, P]) on the pipeline's device and dtype; cached, else encoded once."""
@@ -678,6 +666,36 @@ class DiceptionPipeline:
         return decode_resized(encoding, rgb, (height, width), resize_channels, **settings)
 
 
+def model_folder(spec: str | Path, *, token: str | None = None, revision: str | None = None) -> Path:
+    """``"tiny"`` -> the tiny preset's folder (built once per cache); otherwise ``loading.resolve_model_folder``."""
+    if str(spec) == "tiny":
+        from .tiny import tiny_model_folder
+
+        return tiny_model_folder()
+    return resolve_model_folder(spec, token=token, revision=revision)
+
+
+def load_pipeline(
+    spec: str | Path = "tiny",
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
+    token: str | None = None,
+    revision: str | None = None,
+    runtime: RuntimeOptions | None = None,
+) -> DiceptionPipeline:
+    """Load a pipeline from ``tiny``, a converted folder, or a Hub id of a converted folder; ``runtime``: speed
+    options (``diception_core.runtime``; default the plain path)."""
+    return DiceptionPipeline.from_pretrained(spec, device=device, dtype=dtype, token=token, revision=revision,
+                                             runtime=runtime)
+
+
+def from_official(base: str | Path = DEFAULT_BASE, checkpoint: str | Path = DEFAULT_CHECKPOINT_REPO,
+                  **kwargs: Any) -> DiceptionPipeline:
+    """``DiceptionPipeline.from_official`` as a function."""
+    return DiceptionPipeline.from_official(base, checkpoint, **kwargs)
+
+
 def _refuse_text(points: Any) -> None:
     if isinstance(points, str | bytes):
         raise ValueError("points: pass numbers ([[x, y], ...] pixels), not text; parse a JSON string at your edge "
@@ -699,4 +717,5 @@ def _empty_points(points: Any) -> bool:
         return False
 
 
-__all__ = ["CustomTask", "DiceptionOutput", "DiceptionPipeline", "DiceptionPrediction", "MAX_POINTS"]
+__all__ = ["CustomTask", "DiceptionOutput", "DiceptionPipeline", "DiceptionPrediction", "MAX_POINTS", "from_official",
+           "load_pipeline", "model_folder"]

@@ -153,7 +153,7 @@ class TextEncoders:
         from diffusers import StableDiffusion3Pipeline
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
 
-        from .loading import hub_errors_as_load_errors
+        from .hub import hub_errors_as_load_errors
 
         logger.info("loading SD3 text encoders from %s (a prompt was not cached)", self.source)
         common = {"revision": self.revision, "token": self.token}
@@ -189,6 +189,27 @@ class TextEncoders:
         """Drop the encoders (frees their memory); a later missing prompt loads them again."""
         with self._lock:
             self._pipe = None
+
+
+def embed_missing_prompts(
+    cache: PromptCache, encoders: TextEncoders | None, prompts: Sequence[str], batch_size: int = 1
+) -> None:
+    """Embed and add to ``cache`` every prompt in ``prompts`` it does not hold yet (the encoders load once).
+
+    One prompt per encoder call by default, so a prompt's embedding never depends on which prompts shared its batch
+    (batched matmuls round differently): a cached embedding equals one computed on demand, bit for bit. Raises
+    ``RuntimeError`` naming the prompts when some are missing and there are no encoders.
+    """
+    missing = [p for p in dict.fromkeys(prompts) if p not in cache]
+    if not missing:
+        return
+    if encoders is None:
+        raise RuntimeError(f"prompts {missing[:3]} are not cached and this pipeline has no text encoders")
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start : start + batch_size]
+        embeds, pooled = encoders.encode(chunk)  # [n, L, D], [n, P]
+        for index, prompt in enumerate(chunk):
+            cache.add(prompt, embeds[index], pooled[index])
 
 
 def _load_t5_tokenizer(source: str, common: dict[str, Any], fast_cls: type) -> Any:

@@ -2,7 +2,7 @@
 
 It is made exactly as a user makes the real model: a base folder in SD3's diffusers layout (transformer config,
 VAE, scheduler, the three text encoders and tokenizers) plus a checkpoint in the release's ``DICEPTION_v1.pth``
-format, then ``from_official`` -> ``save_pretrained`` -> ``from_pretrained``. There is no separate fake path.
+format, then ``convert`` (the official parts -> a model folder) -> ``from_pretrained``. There is no separate fake path.
 """
 
 from __future__ import annotations

@@ -15,12 +15,10 @@ from diception_core.loading import (
     ModelLoadError,
     OfflineError,
     convert,
-    from_official,
     hub_errors_as_load_errors,
     load_official_checkpoint,
-    load_pipeline,
 )
-from diception_core.pipeline import DiceptionPipeline
+from diception_core.pipeline import DiceptionPipeline, from_official, load_pipeline
 from diception_core.tiny import build_tiny_official
 
 
