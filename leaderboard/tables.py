@@ -100,18 +100,58 @@ BENCHMARK_ORDER: Mapping[str, tuple[str, ...]] = {
     "semantic_segmentation": ("coco_val2017",),
 }
 
+# Provenance as plain text (shown as a styled label on the page): no icon that depends on an emoji font.
 PROVENANCE_BADGES: Mapping[str, str] = {
-    "reported": "📄 reported",
-    "measured": "🔬 measured",
-    "self-submitted": "📤 self-submitted",
+    "reported": "reported",
+    "measured": "measured",
+    "self-submitted": "self-submitted",
 }
 BADGE_LEGEND: str = (
-    "📄 reported: copied from a paper (see the citation in the detail view); "
-    "🔬 measured: scored here, with a 95% bootstrap interval; "
-    "📤 self-submitted: predictions scored here but produced by the submitter, ranked apart; "
-    "≈: the interval overlaps the row ranked just above, so the difference is not a clear win; "
-    "⚠: trained on a shown benchmark's data."
+    "**reported**: copied from a paper (see the citation in the entry's details), no interval; "
+    "**measured**: scored here, with a 95% bootstrap interval; "
+    "**self-submitted**: predictions scored here but produced by the submitter, ranked apart; "
+    "**≈**: the interval overlaps the row ranked just above, so the difference is not a clear win; "
+    "**⚠**: trained on a shown benchmark's data."
 )
+
+# Human names and units of IDS.md's metric ids, for headers and axis titles (``column_header``, ``metric_label``).
+# One place for them in this package: to be read from ``diception_spec.metrics`` once that exists.
+_METRIC_NAMES: Mapping[str, tuple[str, str]] = {
+    "miou_1pt": ("1-click mIoU", "%"), "miou_2pt": ("2-click mIoU", "%"), "miou_3pt": ("3-click mIoU", "%"),
+    "miou_5pt": ("5-click mIoU", "%"), "miou_9pt": ("9-click mIoU", "%"),
+    "miou_5pt_random": ("5 random clicks mIoU", "%"), "noc85": ("NoC@85", "clicks"), "noc90": ("NoC@90", "clicks"),
+    "delta_iou_1pt_vs_sam_vit_h": ("1-click IoU minus SAM ViT-H", "points"), "absrel": ("AbsRel", ""),
+    "rmse": ("RMSE", ""), "delta1": ("δ1", ""), "delta2": ("δ2", ""), "delta3": ("δ3", ""),
+    "mean_deg": ("Mean angular error", "°"), "median_deg": ("Median angular error", "°"),
+    "rmse_deg": ("RMSE angular error", "°"), "within_11.25": ("Within 11.25°", "%"),
+    "within_22.5": ("Within 22.5°", "%"), "within_30": ("Within 30°", "%"), "ap": ("AP", "%"),
+    "ap50": ("AP50", "%"), "ap75": ("AP75", "%"), "instance_ap": ("Mask AP", "%"), "ar_small": ("AR small", ""),
+    "ar_medium": ("AR medium", ""), "ar_large": ("AR large", ""),
+}  # fmt: skip
+# Display names of benchmark ids that are not already names (the SA-23 ids are the datasets' own names).
+_BENCHMARK_NAMES: Mapping[str, str] = {
+    "sa23": "SA-23", "kitti": "KITTI", "nyuv2": "NYUv2", "scannet": "ScanNet", "diode": "DIODE", "eth3d": "ETH3D",
+    "sintel": "Sintel", "diode_indoor": "DIODE indoor", "ibims": "iBims-1", "coco_val2017": "COCO val2017",
+}  # fmt: skip
+
+
+def metric_label(metric_id: str) -> str:
+    """The metric's human name with its unit, e.g. ``"1-click mIoU (%)"``, ``"AbsRel"``; the id when unknown."""
+    name, unit = _METRIC_NAMES.get(metric_id, (metric_id, ""))
+    return f"{name} ({unit})" if unit and unit not in name else name
+
+
+def column_header(metric_id: str) -> str:
+    """A column header for the metric: human name, unit and direction, e.g. ``"1-click mIoU (%) ↑"``,
+    ``"AbsRel ↓"`` (the id itself goes in the tooltip and the downloads)."""
+    arrow = {True: " ↑", False: " ↓"}.get(HIGHER_IS_BETTER.get(metric_id), "")  # type: ignore[arg-type]
+    return metric_label(metric_id) + arrow
+
+
+def benchmark_label(benchmark_id: str) -> str:
+    """A benchmark's display name (``"nyuv2"`` -> ``"NYUv2"``); SA-23 dataset ids are already names."""
+    return _BENCHMARK_NAMES.get(benchmark_id, benchmark_id)
+
 
 # Columns of a task table before the benchmark columns, in order.
 INFO_COLUMNS: tuple[str, ...] = (
@@ -254,8 +294,9 @@ def task_table(
 
     Returns:
         One row per (entry, protocol), sorted by protocol then rank; numeric score columns, with numeric
-        ``<benchmark> ci_low`` / ``<benchmark> ci_high`` columns next to every benchmark that has intervals
-        (``display_table`` turns them into one ``<benchmark> 95% CI`` text column), ``entry_id`` last.
+        ``<benchmark> ci_low`` / ``<benchmark> ci_high`` columns next to every benchmark that has intervals (and
+        ``average ci_low`` / ``average ci_high``, the mean of the bounds, next to ``average`` when there are any;
+        ``display_table`` turns each pair into one ``... 95% CI`` text column), ``entry_id`` last.
         ``df.attrs`` holds ``task``, ``metric``, ``unit``, ``higher_is_better``, ``rank_by``, ``benchmarks`` and
         ``note`` (the rules, in words).
 
@@ -385,6 +426,10 @@ def task_table(
     out = pd.DataFrame(data)
 
     shown = [c for c in INFO_COLUMNS if wanted is None or c in wanted or c in ALWAYS_SHOWN]
+    if "average" in shown and components and not (np.isnan(ci_avg_low).all() or np.isnan(ci_avg_high).all()):
+        out["average" + CI_LOW], out["average" + CI_HIGH] = ci_avg_low[order], ci_avg_high[order]
+        at = shown.index("average") + 1
+        shown[at:at] = ["average" + CI_LOW, "average" + CI_HIGH]
     out = out[[*shown, *ordered, "entry_id"]]
     return _finish(out, task, metric, unit, hib, rank_by=rank_by, benchmarks=benchmarks, protocol=protocol)
 
@@ -561,12 +606,13 @@ def display_table(table: pd.DataFrame, *, digits: int = 4) -> pd.DataFrame:
     """The table as shown: scores rounded, each interval as one ``<benchmark> 95% CI`` text column next to its
     score, cells of benchmarks a row was trained on marked ⚠, ranks as text (blank when unranked)."""
     benchmarks = [b for b in table.attrs.get("benchmarks", []) if b in table]
+    with_intervals = [*benchmarks, "average"]
     data: dict[str, Any] = {}
     flags = table["flags"].astype(str) if "flags" in table else None
     for col in table.columns:
-        if col.endswith(CI_HIGH) and col[: -len(CI_HIGH)] in benchmarks:
+        if col.endswith(CI_HIGH) and col[: -len(CI_HIGH)] in with_intervals:
             continue
-        if col.endswith(CI_LOW) and col[: -len(CI_LOW)] in benchmarks:
+        if col.endswith(CI_LOW) and col[: -len(CI_LOW)] in with_intervals:
             b = col[: -len(CI_LOW)]
             low, high = table[col].to_numpy(dtype=float), table[b + CI_HIGH].to_numpy(dtype=float)
             data[b + CI_SUFFIX] = _format_intervals(low, high, ~(np.isnan(low) | np.isnan(high)))
