@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -22,7 +22,10 @@ from diception_app import tabs
 from diception_app.callbacks import AdapterCatalog
 from diception_app.serving import ModelServer, configure
 from diception_app.settings import AppSettings, load_settings
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
+
+if TYPE_CHECKING:
+    from leaderboard.schema import LeaderboardStore
 
 logger = logging.getLogger("diception_app")
 
@@ -36,22 +39,30 @@ TASK_TAB_ORDER = (Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION, Task.ENTITY_
 DELETE_CACHE = (3600, 3600)
 
 
-def default_store_factory() -> Any:
-    from leaderboard.store import Store
+def open_leaderboard_store() -> LeaderboardStore | None:
+    """The app's one leaderboard store (created, migrated and seeded), or None when it cannot be opened: the task
+    tabs must work even then, and the leaderboard tabs say that it is unavailable."""
+    try:
+        from leaderboard.store import Store
 
-    return Store()
+        return Store()
+    except Exception:  # the demo must start whatever is wrong with the database
+        logger.exception("the leaderboard store could not be opened; the Leaderboard and Submit tabs are disabled")
+        return None
 
 
 def build_demo(
     settings: AppSettings | None = None,
     *,
     server: ModelServer | None = None,
-    store_factory: Callable[[], Any] | None = default_store_factory,
+    store: LeaderboardStore | None = None,
 ) -> gr.Blocks:
-    """The whole app as a ``gr.Blocks`` (nothing is loaded here: the model loads on ``server.start()``)."""
+    """The whole app as a ``gr.Blocks`` (nothing is loaded here: the model loads on ``server.start()``). ``store`` is
+    the one leaderboard store every tab shares (``open_leaderboard_store()``); without one the leaderboard tabs only
+    say so."""
     settings = settings or load_settings()
     server = server or configure(settings)
-    adapters = AdapterCatalog(settings.adapters_dir, store_factory)
+    adapters = AdapterCatalog(settings.adapters_dir, store)
     ctx = tabs.AppContext(server=server, settings=settings, adapters=adapters)
     with gr.Blocks(title="DICEPTION", delete_cache=DELETE_CACHE) as demo:
         tabs.build_header()
@@ -69,8 +80,7 @@ def build_demo(
                     with gr.Column(scale=1, min_width=230, elem_id="settings-column"):
                         panel.section.render()
             tabs.build_compare_tab(ctx)
-            if store_factory is not None:
-                tabs.build_leaderboard_tabs(demo, store_factory)
+            tabs.build_leaderboard_tabs(demo, store)
             tabs.build_about_tab()
         tabs.show_banner_only_on(main_tabs, banner, MODEL_TABS)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=8)
@@ -129,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # ZeroGPU expects the models on CUDA (its emulation) in the main process before serving.
         server.start(background=False)
         server.preload_predictors()
-    demo = build_demo(settings, server=server)
+    demo = build_demo(settings, server=server, store=open_leaderboard_store())
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css_paths=CSS_PATHS,
                 js=tabs.page_js(), footer_links=["api", "settings"], prevent_thread_lock=True)
     # Elsewhere the page comes up first and the model follows (the first run waits for it).

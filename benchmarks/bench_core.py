@@ -51,8 +51,9 @@ def build_full_pipeline(device: torch.device, dtype: torch.dtype):
     from diception_core.model import DiceptionTransformer, PointEncoder
     from diception_core.pipeline import DiceptionPipeline
     from diception_core.prompts import PromptCache
-    from diception_core.tasks import all_fixed_prompts
-    from diception_core.tiny import SD3_MEDIUM_TRANSFORMER_CONFIG, SD3_VAE_CONFIG
+    from diception_core.tiny import SD3_VAE_CONFIG
+    from diception_spec.adapter_format import SD3_MEDIUM_TRANSFORMER_CONFIG
+    from diception_spec.tasks import all_fixed_prompts
 
     with torch.device(device):
         transformer = DiceptionTransformer(**SD3_MEDIUM_TRANSFORMER_CONFIG).to(dtype)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diception_spec.benchmarks import SA23_DATASETS
 from leaderboard import charts, tables
 from leaderboard.schema import RESULT_COLUMNS
 
@@ -92,9 +93,9 @@ def synthetic_results(n_models: int = 1000, n_datasets: int = 40, *, seed: int =
         {
             **{c: depth.iloc[0][c] for c in RESULT_COLUMNS},
             "task": "point_segmentation",
-            "benchmark": list(tables.SA23_DATASETS),
+            "benchmark": list(SA23_DATASETS),
             "metric": "delta_iou_1pt_vs_sam_vit_h",
-            "value": rng.normal(0, 8, len(tables.SA23_DATASETS)),
+            "value": rng.normal(0, 8, len(SA23_DATASETS)),
             "unit": "percentage_points",
             "higher_is_better": True,
             "model": "DICEPTION",

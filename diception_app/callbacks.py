@@ -22,16 +22,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
 
-from diception_core.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
+from diception_spec.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
 
 from . import clicks
 from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs
 from .settings import AppSettings
+
+if TYPE_CHECKING:
+    from leaderboard.schema import LeaderboardStore
 
 logger = logging.getLogger(__name__)
 
@@ -338,18 +341,13 @@ class AdapterCatalog:
     cannot point the app at an arbitrary path.
     """
 
-    def __init__(self, adapters_dir: Path, store_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, adapters_dir: Path, store: LeaderboardStore | None = None) -> None:
         self.adapters_dir = Path(adapters_dir)
-        self._store_factory = store_factory
-        self._store: Any = None
-
-    def _get_store(self) -> Any:
-        if self._store is None and self._store_factory is not None:
-            self._store = self._store_factory()
-        return self._store
+        self.store = store
 
     def local(self) -> list[tuple[str, str]]:
-        from diception_core.lora import AdapterError, read_adapter_task
+        from diception_core.lora import read_adapter_task
+        from diception_spec.adapter_format import AdapterRefused
 
         if not self.adapters_dir.is_dir():
             return []
@@ -357,17 +355,16 @@ class AdapterCatalog:
         for folder in sorted(p for p in self.adapters_dir.iterdir() if p.is_dir()):
             try:
                 info = read_adapter_task(folder)
-            except AdapterError:
+            except AdapterRefused:
                 continue
             choices.append((f"{folder.name} ({info.display_name}, local)", f"local:{folder.name}"))
         return choices
 
     def submissions(self) -> list[tuple[str, str]]:
+        if self.store is None:
+            return []
         try:
-            store = self._get_store()
-            if store is None:
-                return []
-            frame = store.submissions_frame()
+            frame = self.store.submissions_frame()
         except Exception as err:  # noqa: BLE001 - a broken store must not break the task tabs
             logger.warning("adapter picker: leaderboard store unavailable (%s)", err)
             return []
@@ -388,9 +385,8 @@ class AdapterCatalog:
             if (folder / "diception_task.json").is_file():
                 return folder, f"{key} (local)"
         if kind == "submission" and key.isascii() and key.isdigit() and len(key) <= 18:
-            store = self._get_store()
             try:
-                sub = store.get_submission(int(key)) if store is not None else None
+                sub = self.store.get_submission(int(key)) if self.store is not None else None
             except KeyError:
                 sub = None
             if sub and sub.get("status") == "finished" and not sub.get("hidden") and sub.get("storage_path"):
@@ -664,7 +660,8 @@ def check_adapter_request(
     points_json: str | None, steps: Any, guidance: Any, seed: Any, randomize_seed: bool,
 ) -> TaskRequest:
     """The Adapter task tab: the adapter's own task (a new task's prompt and decoder, or a fixed task)."""
-    from diception_core.lora import AdapterError, read_adapter_task
+    from diception_core.lora import read_adapter_task
+    from diception_spec.adapter_format import AdapterRefused
 
     check_model(server)
     if not adapter:
@@ -674,7 +671,7 @@ def check_adapter_request(
     run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)
     try:
         info = read_adapter_task(run.adapter)
-    except AdapterError as err:
+    except AdapterRefused as err:
         raise InputError(str(err), "adapter") from None
     points = None
     if info.task is not None and TASK_SPECS[info.task].needs_points:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from diception_core.tasks import MAX_POINTS
+from diception_spec.tasks import MAX_POINTS
 
 Points = list[list[int]]
 

@@ -22,17 +22,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from diception_core.config import DiceptionConfig
-from diception_core.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
+from diception_spec.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
 
 from . import callbacks, clicks
 from .callbacks import COMPARE_DEPTH, COMPARE_MODES, COMPARE_SAM, NO_ADAPTER, AdapterCatalog
 from .serving import ModelServer
 from .settings import AppSettings
+
+if TYPE_CHECKING:
+    from leaderboard.schema import LeaderboardStore
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 EXAMPLES = ASSETS / "examples"
@@ -636,14 +639,19 @@ def build_about_tab() -> None:
         gr.Markdown((ASSETS / "about.md").read_text(encoding="utf-8"))
 
 
-def build_leaderboard_tabs(demo: gr.Blocks, store_factory: Callable[[], Any]) -> bool:
-    """Mount the leaderboard package's Leaderboard and Submit tabs; a placeholder tab when it is unavailable."""
-    try:
-        from leaderboard.ui import build_leaderboard_tab, build_submit_tab
-    except ImportError as err:
+def build_leaderboard_tabs(demo: gr.Blocks, store: LeaderboardStore | None) -> bool:
+    """Mount the leaderboard package's Leaderboard and Submit tabs on the app's store; a placeholder tab when there
+    is no store or the package cannot be imported."""
+    reason = "its database could not be opened (the server log says why)" if store is None else ""
+    if store is not None:
+        try:
+            from leaderboard.ui import build_leaderboard_tab, build_submit_tab
+        except ImportError as err:
+            reason = f"it is not installed ({err})"
+    if reason:
         with gr.Tab("Leaderboard", id="leaderboard", elem_id="leaderboard-tab"):
-            gr.Markdown(f"The leaderboard is not available in this installation ({err}).")
+            gr.Markdown(f"The leaderboard is not available: {reason}.")
         return False
-    build_leaderboard_tab(store_factory, demo=demo)
-    build_submit_tab(store_factory, demo=demo)
+    build_leaderboard_tab(store, demo=demo)
+    build_submit_tab(store, demo=demo)
     return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .tasks import TASK_SPECS, Encoding, Task, TaskSpec, coco_categories, task_prompt
+from diception_spec.tasks import TASK_SPECS, Encoding, Task, TaskSpec, coco_categories, task_prompt
 
 _LAZY = {
     "DiceptionPipeline": ".pipeline",

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from diception_spec.metrics import mask_iou
+
 from .decoders import convert_normal_frame, decode_normals
 from .pipeline import DiceptionPipeline
 
@@ -28,11 +30,6 @@ def mask_centre(mask: np.ndarray) -> list[float]:
     dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return [float(x), float(y)]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
 def load_sa1b(folder: str | Path, max_masks: int) -> list[tuple[Path, list[np.ndarray]]]:
@@ -67,7 +64,7 @@ def calibrate_point_order(pipe: DiceptionPipeline, samples, **run: Any) -> dict[
             for image_path, masks in samples:
                 point_sets = [[mask_centre(m)] for m in masks]
                 out = pipe(str(image_path), "point_segmentation", points=point_sets, **run)
-                scores[order] += [_iou(p.mask, m) for p, m in zip(out, masks, strict=True)]
+                scores[order] += [mask_iou(p.mask, m) for p, m in zip(out, masks, strict=True)]
     finally:
         pipe.config = original
     means = {order: float(np.mean(v)) if v else float("nan") for order, v in scores.items()}

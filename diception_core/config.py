@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from diception_spec.normals import NormalFrame
+
 CONFIG_NAME = "diception_config.json"
 CONFIG_VERSION = 1
 
@@ -35,7 +37,7 @@ class DiceptionConfig:
     point_dtype: str = "bfloat16"
     # Image-condition latents: the VAE posterior's mode (deterministic, ours) or a sample (the release).
     latent_mode: str = "mode"
-    # Axis frame the normal output is read in (see decoders.NormalFrame).
+    # Frame the normal output is read in (a diception_spec.normals.NormalFrame value or alias).
     normal_frame: str = "marigold"
     mask_threshold: float = 0.5
     default_steps: int = 28
@@ -68,6 +70,7 @@ class DiceptionConfig:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        NormalFrame.parse(self.normal_frame, "normal_frame")
         if self.resolution <= 0 or self.resolution % 16:
             raise ValueError(f"resolution: {self.resolution} must be a positive multiple of 16")
         if not 0.0 < self.mask_threshold < 1.0:

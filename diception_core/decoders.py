@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import ClassVar
 
 import cv2
 import numpy as np
 
-from diception_core.tasks import Encoding
+from diception_spec.normals import NormalFrame
+from diception_spec.normals import convert_normal_frame as _convert_frame
+from diception_spec.tasks import Encoding
 
 __all__ = [
     "Instances",
@@ -146,35 +147,6 @@ def encode_depth(disparity: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class NormalFrame(str, Enum):
-    """Axis conventions of a normal map, in camera coordinates.
-
-    - ``marigold``: x right, y up, z towards the viewer (Marigold, StableNormal; the default).
-    - ``dsine``: x left, y up, z towards the viewer (Marigold's frame with x flipped).
-    """
-
-    MARIGOLD = "marigold"
-    DSINE = "dsine"
-
-    @classmethod
-    def parse(cls, value: str | NormalFrame, name: str = "frame") -> NormalFrame:
-        """Return the frame for an id or a ``NormalFrame``; unknown ids raise with the list of known ones."""
-        if isinstance(value, NormalFrame):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            known = ", ".join(f.value for f in cls)
-            raise ValueError(f"{name}: unknown normal frame {value!r}; known frames: {known}") from None
-
-
-# Per-axis sign of each frame relative to Marigold's frame: n_frame = _FRAME_SIGNS[frame] * n_marigold.
-_FRAME_SIGNS: dict[NormalFrame, np.ndarray] = {
-    NormalFrame.MARIGOLD: np.array([1.0, 1.0, 1.0], dtype=np.float32),
-    NormalFrame.DSINE: np.array([-1.0, 1.0, 1.0], dtype=np.float32),
-}
-
-
 def _check_normals(n: np.ndarray, name: str = "n") -> np.ndarray:
     if not isinstance(n, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of shape [H, W, 3], got {type(n).__name__}")
@@ -193,12 +165,11 @@ def convert_normal_frame(
 ) -> np.ndarray:
     """Convert normals [H, W, 3] from frame ``src`` to frame ``dst``: ``n_dst = s_dst * s_src * n_src``.
 
-    ``s_frame`` is the per-axis sign of the frame relative to Marigold's (``dsine``: x flipped), so the conversion
-    is its own inverse. Returns a new float32 array.
+    Frames are ``diception_spec.normals.NormalFrame`` values or aliases (``marigold``, ``dsine``, ``opencv``); the
+    conversion is its own inverse. Returns a new float32 array.
     """
     n = _check_normals(n)  # [H, W, 3]
-    signs = _FRAME_SIGNS[NormalFrame.parse(src, "src")] * _FRAME_SIGNS[NormalFrame.parse(dst, "dst")]  # [3]
-    return (n * signs).astype(np.float32)  # [H, W, 3]
+    return _convert_frame(n, NormalFrame.parse(src, "src"), NormalFrame.parse(dst, "dst"))  # [H, W, 3], new
 
 
 def decode_normals(
@@ -221,7 +192,7 @@ def decode_normals(
     n = 2.0 * rgb - 1.0  # [H, W, 3] in [-1, 1]
     length = np.linalg.norm(n, axis=2, keepdims=True)  # [H, W, 1]
     n = np.where(length > _NORM_EPS, n / np.maximum(length, _NORM_EPS), 0.0)  # [H, W, 3] unit or zero
-    return (n * _FRAME_SIGNS[frame] * _FRAME_SIGNS[output_frame]).astype(np.float32)  # [H, W, 3]
+    return _convert_frame(n.astype(np.float32), frame, output_frame)  # [H, W, 3]
 
 
 def encode_normals(

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from diception_spec.tasks import all_fixed_prompts
+
 from .config import DiceptionConfig
 from .prompts import PromptCache, TextEncoders
-from .tasks import all_fixed_prompts
 
 if TYPE_CHECKING:
     from .pipeline import DiceptionPipeline

@@ -19,7 +19,7 @@ from diffusers.models.transformers.transformer_sd3 import SD3Transformer2DModel
 from diffusers.utils import apply_lora_scale
 from torch import nn
 
-from .tasks import MAX_POINTS
+from diception_spec.tasks import MAX_POINTS
 
 
 class DiceptionTransformer(SD3Transformer2DModel):

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from diception_spec.tasks import Encoding
+
 from . import exports, visualize
-from .tasks import Encoding
 
 
 def visualization(prediction) -> np.ndarray:

@@ -21,11 +21,12 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from diception_spec.tasks import MAX_POINTS, TASK_SPECS, Encoding, Task, task_prompt
+
 from .config import DiceptionConfig
 from .image_io import ImageLike, aspect_ratio_warning, load_rgb
 from .points import PointsLike, is_point_set_list, normalize_points, points_to_pixels, points_to_slots
 from .prompts import PromptCache, TextEncoders
-from .tasks import MAX_POINTS, TASK_SPECS, Encoding, Task, task_prompt
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .tasks import MAX_POINTS
+from diception_spec.tasks import MAX_POINTS
 
 PointsLike = str | Sequence[Sequence[float]] | np.ndarray | torch.Tensor | None
 

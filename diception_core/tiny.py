@@ -44,19 +44,6 @@ TINY_TRANSFORMER_CONFIG: dict[str, Any] = {
 TINY_POINT_FREQUENCIES = 16
 TINY_INNER_DIM = TINY_TRANSFORMER_CONFIG["num_attention_heads"] * TINY_TRANSFORMER_CONFIG["attention_head_dim"]
 
-SD3_MEDIUM_TRANSFORMER_CONFIG: dict[str, Any] = {
-    "sample_size": 128,
-    "patch_size": 2,
-    "in_channels": 16,
-    "num_layers": 24,
-    "attention_head_dim": 64,
-    "num_attention_heads": 24,
-    "joint_attention_dim": 4096,
-    "caption_projection_dim": 1536,
-    "pooled_projection_dim": 2048,
-    "out_channels": 16,
-    "pos_embed_max_size": 192,
-}
 SD3_VAE_CONFIG: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,

@@ -14,6 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from diception_spec.benchmarks import TIERS
+from diception_spec.models import ModelKind
+
 logger = logging.getLogger("evaluation")
 
 
@@ -69,7 +72,7 @@ def write_registry(out: TextIO, task: str | None = None, ranked_only: bool = Fal
             out.write(f"    depth: {d.decode}; range {rng}" + (f"; {extra}" if extra else "") + "\n")
         if spec.normals is not None:
             n = spec.normals
-            out.write(f"    normals: frame {n.frame}; {n.decode}; valid where {n.valid_rule}\n")
+            out.write(f"    normals: frame {n.frame.value}; {n.decode}; valid where {n.valid_rule}\n")
         src = spec.source
         checks = "none published" if src.checksums is None else f"{len(src.checksums)} files"
         out.write(f"    data: {src.url or 'n/a'} ({'verified' if src.verified else 'unverified'})\n")
@@ -150,7 +153,7 @@ def _add_run(subparsers: Any) -> None:
         description="Score a model on benchmarks and write a versioned result JSON. Under `accelerate launch` the "
         "same command shards the images across processes; rank 0 merges and writes the result.",
     )
-    p.add_argument("--model", required=True, choices=("diception", "sam", "depth-anything", "files"),
+    p.add_argument("--model", required=True, choices=[k.value for k in ModelKind],
                    help="predictor kind")
     p.add_argument("--model-id", help="'tiny', a model folder or a Hub id (default: the kind's reference model)")
     p.add_argument("--predictions", help="folder of prediction files (--model files)")
@@ -161,7 +164,7 @@ def _add_run(subparsers: Any) -> None:
                    help="comma-separated benchmark names (e.g. synthetic, nyuv2, depth/nyuv2, sa23, or a prepared "
                    "folder for a user split)")
     p.add_argument("--data-root", help="folder of prepared benchmark folders, one per benchmark")
-    p.add_argument("--tier", choices=("quick", "standard", "full"), default="quick")
+    p.add_argument("--tier", choices=TIERS, default="quick")
     p.add_argument("--protocol", action="append", default=[],
                    help="protocol to use where a benchmark offers it (repeatable; default: each benchmark's own)")
     p.add_argument("--adapter", help="adapter folder (--model diception)")

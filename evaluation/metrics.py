@@ -1,4 +1,5 @@
-"""Metrics: one pure function per metric over tensors, and a registry of metric ids, units and directions.
+"""Metrics: one pure function per metric over tensors. Metric ids, units, directions and labels are registered in
+``diception_spec.metrics`` (re-exported here as ``METRICS`` / ``get_metric``).
 
 Formulas follow ``../shared/reference/PROTOCOLS.md``; ids and units follow ``IDS.md`` ("Metrics and units").
 Conventions:
@@ -7,7 +8,7 @@ Conventions:
   converted with ``torch.as_tensor`` (no copy where possible);
 - functions that return one number return a 0-dim ``torch.float64`` tensor; the ``*_metrics`` helpers return
   ``dict[str, float]`` keyed by metric id;
-- invalid input raises ``ValueError`` naming the argument (shape mismatches, empty masks, empty valid sets).
+- invalid input raises ``ValueError`` naming the argument (shape mismatches, empty valid sets).
 
 Units: :func:`iou` is a fraction (0-1, stored per mask); :func:`miou` and :func:`miou_at_k` are percent (0-100), as
 the ``miou_*`` ids are printed; depth metrics are fractions (RMSE in metres); normal errors are degrees and the
@@ -22,13 +23,13 @@ import io
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from os import PathLike
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from diception_spec.metrics import METRICS, MetricSpec, get_metric, mask_iou
 
 __all__ = [
     "METRICS",
@@ -58,67 +59,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    id: str
-    unit: str  # as the sources print it: percent | fraction | metres | degrees | clicks | percentage_points
-    higher_is_better: bool
-    description: str
-
-
-def _spec(id: str, unit: str, higher: bool, description: str) -> tuple[str, MetricSpec]:
-    return id, MetricSpec(id, unit, higher, description)
-
-
-METRICS: Mapping[str, MetricSpec] = MappingProxyType(
-    dict(
-        [
-            _spec("miou_1pt", "percent", True, "mean IoU over masks after 1 click (x100)"),
-            _spec("miou_2pt", "percent", True, "mean IoU over masks after 2 clicks (x100)"),
-            _spec("miou_3pt", "percent", True, "mean IoU over masks after 3 clicks (x100)"),
-            _spec("miou_5pt", "percent", True, "mean IoU over masks after 5 clicks (x100)"),
-            _spec("miou_9pt", "percent", True, "mean IoU over masks after 9 clicks (x100)"),
-            _spec("miou_5pt_random", "percent", True, "mean IoU over masks with 5 random in-mask points (x100)"),
-            _spec("noc85", "clicks", False, "mean clicks to reach IoU 0.85, capped at 20"),
-            _spec("noc90", "clicks", False, "mean clicks to reach IoU 0.90, capped at 20"),
-            _spec(
-                "delta_iou_1pt_vs_sam_vit_h", "percentage_points", True,
-                "1-click mIoU minus SAM ViT-H's under the same protocol",
-            ),
-            _spec("absrel", "fraction", False, "mean |d_hat - d| / d over valid pixels"),
-            _spec("rmse", "metres", False, "sqrt(mean (d_hat - d)^2) over valid pixels"),
-            _spec("delta1", "fraction", True, "share of valid pixels with max(d_hat/d, d/d_hat) < 1.25"),
-            _spec("delta2", "fraction", True, "share of valid pixels with max(d_hat/d, d/d_hat) < 1.25^2"),
-            _spec("delta3", "fraction", True, "share of valid pixels with max(d_hat/d, d/d_hat) < 1.25^3"),
-            _spec("mean_deg", "degrees", False, "mean angular error of normals"),
-            _spec("median_deg", "degrees", False, "median angular error of normals"),
-            _spec("rmse_deg", "degrees", False, "root mean square angular error of normals"),
-            _spec("within_11.25", "percent", True, "share of pixels with angular error < 11.25 degrees"),
-            _spec("within_22.5", "percent", True, "share of pixels with angular error < 22.5 degrees"),
-            _spec("within_30", "percent", True, "share of pixels with angular error < 30 degrees"),
-            _spec("ap", "percent", True, "COCO AP at IoU/OKS 0.50:0.95 (x100)"),
-            _spec("ap50", "percent", True, "COCO AP at IoU/OKS 0.50 (x100)"),
-            _spec("ap75", "percent", True, "COCO AP at IoU/OKS 0.75 (x100)"),
-            _spec("apm", "percent", True, "COCO keypoint AP for medium persons (x100)"),
-            _spec("apl", "percent", True, "COCO keypoint AP for large persons (x100)"),
-            _spec("ar", "percent", True, "COCO keypoint AR at OKS 0.50:0.95 (x100)"),
-            _spec("instance_ap", "percent", True, "COCO segm AP of category-prompted instances (x100)"),
-            _spec("ar_small", "fraction", True, "COCO AR@100 for small objects (0-1)"),
-            _spec("ar_medium", "fraction", True, "COCO AR@100 for medium objects (0-1)"),
-            _spec("ar_large", "fraction", True, "COCO AR@100 for large objects (0-1)"),
-        ]
-    )
-)
-
-
-def get_metric(metric_id: str) -> MetricSpec:
-    """The spec of ``metric_id``; unknown ids raise ``KeyError`` with the list of known ones."""
-    try:
-        return METRICS[metric_id]
-    except KeyError:
-        raise KeyError(f"metric: unknown metric {metric_id!r}; known metrics: {', '.join(METRICS)}") from None
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -164,21 +104,15 @@ def _same_shape(**tensors: torch.Tensor) -> None:
 def iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """Intersection over union of binary masks, ``|P ∩ G| / |P ∪ G|``, as a fraction in [0, 1]; higher is better.
 
-    ``pred`` and ``gt`` are bool tensors of the same shape ``[..., H, W]``; the result has shape ``[...]`` (0-dim for
-    one mask). Raises ``ValueError`` on non-bool input, a shape mismatch, or an empty ground-truth mask (which also
-    covers an empty union): an empty target has no defined IoU and must be dropped when the data is prepared.
+    ``pred`` and ``gt`` are bool tensors (or arrays) of the same shape ``[..., H, W]``; the result has shape ``[...]``
+    (0-dim for one mask). The rule, empty masks included (two empty masks: 1; empty ground truth, non-empty
+    prediction: 0), is ``diception_spec.metrics.mask_iou``'s, which this evaluates. Raises ``ValueError`` on non-bool
+    input, a shape mismatch or fewer than two dimensions.
     """
     pred = _bool_mask(pred, "pred")
     gt = _bool_mask(gt, "gt")
     _same_shape(pred=pred, gt=gt)
-    if gt.dim() < 2:
-        raise ValueError(f"gt: expected masks of shape [..., H, W], got {tuple(gt.shape)}")
-    gt_area = gt.sum(dim=(-2, -1))  # [...]
-    if bool((gt_area == 0).any()):
-        raise ValueError("gt: empty ground-truth mask (IoU undefined)")
-    inter = (pred & gt).sum(dim=(-2, -1)).to(torch.float64)
-    union = (pred | gt).sum(dim=(-2, -1)).to(torch.float64)
-    return inter / union
+    return torch.as_tensor(mask_iou(pred.cpu().numpy(), gt.cpu().numpy()), dtype=torch.float64)
 
 
 def _ious_2d(per_click_ious: Any, name: str) -> torch.Tensor:
@@ -431,7 +365,7 @@ def depth_anything_disparity_metrics(pred: torch.Tensor, gt: torch.Tensor, valid
 
 NormalAggregation = Literal["per_image", "pooled"]
 _WITHIN = (11.25, 22.5, 30.0)
-_WITHIN_IDS = ("within_11.25", "within_22.5", "within_30")
+_WITHIN_IDS = tuple(f"within_{t:g}" for t in _WITHIN)  # the metric ids: within_11.25, within_22.5, within_30
 
 
 def angular_error_deg(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -626,8 +560,8 @@ def coco_keypoint_ap(
     """
     stats = _run_cocoeval(_coco_dataset(gt), detections, "keypoints", image_ids)
     # COCOeval keypoint stats: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl.
-    keys = ("ap", "ap50", "ap75", "apm", "apl", "ar")
-    return {key: float(100.0 * stats[i]) for i, key in enumerate(keys)}
+    return {"ap": float(100.0 * stats[0]), "ap50": float(100.0 * stats[1]), "ap75": float(100.0 * stats[2]),
+            "apm": float(100.0 * stats[3]), "apl": float(100.0 * stats[4]), "ar": float(100.0 * stats[5])}
 
 
 def coco_mask_ap(

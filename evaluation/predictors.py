@@ -45,7 +45,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diception_core.tasks import Task
+from diception_spec.models import ModelKind
+from diception_spec.normals import CANONICAL_FRAME, NormalFrame, convert_normal_frame
+from diception_spec.prediction_files import (
+    DEFAULT_DEPTH_KIND,
+    DEFAULT_DEPTH_SCALE,
+    DEFAULT_NORMAL_FRAME,
+    DEPTH_KINDS,
+    FOLDER_SUFFIXES,
+    TASK_FOLDERS,
+)
+from diception_spec.tasks import Task
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +69,7 @@ __all__ = [
     "build_predictor",
 ]
 
-PREDICTOR_KINDS: tuple[str, ...] = ("diception", "sam", "depth-anything", "files")
-MARIGOLD_FRAME = "x_right_y_up_z_viewer"
+PREDICTOR_KINDS: tuple[str, ...] = tuple(k.value for k in ModelKind)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _SAM_PADDING_LABEL = -10  # transformers' SAM ignores points with this label
@@ -558,12 +567,8 @@ class DepthAnythingPredictor(_Unsupported):
 class FilesPredictor(_Unsupported):
     """Predictions read from files, for models we cannot run.
 
-    Layout of ``folder`` (sample and mask ids as in the prepared manifest, or the synthetic benchmark's)::
-
-        depth/<sample_id>.npy            float32 [H, W]: disparity (depth_kind="disparity") or depth ("depth")
-        depth/<sample_id>.png            16-bit PNG, divided by ``depth_scale``
-        normal/<sample_id>.npy           float32 [H, W, 3] in ``normal_frame`` (default Marigold's)
-        masks/<sample_id>/<mask_id>.png  the mask (non-zero = inside), or .npy bool
+    ``folder`` holds ``diception_spec.prediction_files``' layout (sample and mask ids as in the prepared manifest, or
+    the synthetic benchmark's).
 
     A mask file is one fixed prediction per ground-truth mask, whatever the points; the runner therefore scores
     file predictions after one click only (``max_points = 1``). A missing or unreadable file raises ``ValueError``,
@@ -579,30 +584,26 @@ class FilesPredictor(_Unsupported):
         self,
         folder: str | Path,
         *,
-        depth_kind: str = "disparity",
-        depth_scale: float = 1000.0,
-        normal_frame: str = MARIGOLD_FRAME,
+        depth_kind: str = DEFAULT_DEPTH_KIND,
+        depth_scale: float = DEFAULT_DEPTH_SCALE,
+        normal_frame: str | NormalFrame = DEFAULT_NORMAL_FRAME,
         name: str = "predictions",
         variant: str = "",
         model_type: str = "specialist",
     ) -> None:
-        from evaluation.data.format import parse_frame
 
-        if depth_kind not in ("disparity", "depth"):
-            raise ValueError(f"depth_kind: expected 'disparity' or 'depth', got {depth_kind!r}")
+        if depth_kind not in DEPTH_KINDS:
+            raise ValueError(f"depth_kind: expected one of {', '.join(DEPTH_KINDS)}, got {depth_kind!r}")
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"folder: {self.folder} is not a folder of predictions")
         self.depth_output = depth_kind
         self.depth_scale = float(depth_scale)
-        self.normal_frame = parse_frame(normal_frame)
+        self.normal_frame = NormalFrame.parse(normal_frame, "normal_frame").value
         self.name = name
         self.variant = variant
         self.model_type = model_type
-        self.tasks = frozenset(
-            task for task, sub in ((Task.DEPTH, "depth"), (Task.NORMAL, "normal"), (Task.POINT_SEGMENTATION, "masks"))
-            if (self.folder / sub).is_dir()
-        )
+        self.tasks = frozenset(task for task, sub in TASK_FOLDERS.items() if (self.folder / sub).is_dir())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -648,7 +649,8 @@ class FilesPredictor(_Unsupported):
             raise ValueError("mask_ids: prediction files are looked up by mask id; pass one per point set")
         masks = []
         for mask_id in mask_ids:
-            path = self._find(f"masks/{sample_id}", str(mask_id), (".png", ".npy"))
+            folder = TASK_FOLDERS[Task.POINT_SEGMENTATION]
+            path = self._find(f"{folder}/{sample_id}", str(mask_id), FOLDER_SUFFIXES[folder])
             array = self._load_npy(path) if path.suffix == ".npy" else self._load_png(path)
             if array.ndim == 3:
                 array = array[..., 0]
@@ -657,7 +659,8 @@ class FilesPredictor(_Unsupported):
         return masks
 
     def predict_depth(self, image: np.ndarray, *, sample_id: str) -> np.ndarray:
-        path = self._find("depth", sample_id, (".npy", ".png"))
+        folder = TASK_FOLDERS[Task.DEPTH]
+        path = self._find(folder, sample_id, FOLDER_SUFFIXES[folder])
         if path.suffix == ".npy":
             depth = self._load_npy(path).astype(np.float32)
         else:
@@ -668,14 +671,14 @@ class FilesPredictor(_Unsupported):
         return depth
 
     def predict_normals(self, image: np.ndarray, *, sample_id: str) -> np.ndarray:
-        from evaluation.data.format import convert_frame
 
-        path = self._find("normal", sample_id, (".npy",))
+        folder = TASK_FOLDERS[Task.NORMAL]
+        path = self._find(folder, sample_id, FOLDER_SUFFIXES[folder])
         normals = self._load_npy(path).astype(np.float32)
         if normals.ndim != 3 or normals.shape[2] != 3:
             raise ValueError(f"{path}: expected [H, W, 3], got {normals.shape}")
         self._check_shape(normals, image, str(path))
-        return convert_frame(normals, self.normal_frame, MARIGOLD_FRAME)
+        return convert_normal_frame(normals, self.normal_frame, CANONICAL_FRAME)
 
 
 # --------------------------------------------------------------------------------------------------------------------

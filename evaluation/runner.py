@@ -52,7 +52,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from diception_core.tasks import Task
+from diception_spec.benchmarks import TIERS
+from diception_spec.metrics import mask_iou
+from diception_spec.normals import CANONICAL_FRAME, convert_normal_frame
+from diception_spec.tasks import Task
 from evaluation.benchmarks import (
     BENCHMARKS,
     BenchmarkSpec,
@@ -70,7 +73,7 @@ from evaluation.metrics import (
     depth_metrics,
     normal_metrics,
 )
-from evaluation.predictors import MARIGOLD_FRAME, Predictor
+from evaluation.predictors import Predictor
 from evaluation.protocols import ClickSimulator, get_protocol, random_points
 from evaluation.results import FORMAT_VERSION, run_info, utc_now, validate_result
 
@@ -111,7 +114,7 @@ class _Sample:
     depth: np.ndarray | None = None  # metres
     normals: np.ndarray | None = None  # in `frame`
     valid: np.ndarray | None = None
-    frame: str = MARIGOLD_FRAME
+    frame: str = CANONICAL_FRAME.value
 
 
 class _SyntheticSource:
@@ -140,7 +143,7 @@ class _SyntheticSource:
         scene = self._scene(sample_id)
         return _Sample(
             sample_id, scene.image, masks={str(k): m for k, m in enumerate(scene.instances)}, depth=scene.depth,
-            normals=scene.normals, valid=scene.valid, frame=MARIGOLD_FRAME,
+            normals=scene.normals, valid=scene.valid, frame=CANONICAL_FRAME.value,
         )
 
 
@@ -273,11 +276,6 @@ def resolve_benchmarks(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    union = np.count_nonzero(pred | gt)
-    return float(np.count_nonzero(pred & gt) / union) if union else 0.0
-
-
 def _max_clicks(protocol: str, predictor: Predictor) -> int:
     spec = get_protocol(protocol)
     if "clicks" not in spec.settings:
@@ -299,7 +297,7 @@ def _score_masks(
                       for gt, m in zip(gts, mask_ids, strict=True)]
         preds = predictor.predict_masks(sample.image, point_sets, sample_id=sample.sample_id, mask_ids=mask_ids,
                                         gt_masks=gts if oracle else None)
-        return {m: {"iou_random": _iou(p, g), "points": pts}
+        return {m: {"iou_random": mask_iou(p, g), "points": pts}
                 for m, p, g, pts in zip(mask_ids, preds, gts, point_sets, strict=True)}
 
     positive_only = bool(settings.get("positive_only")) or not predictor.negative_points
@@ -327,7 +325,7 @@ def _score_masks(
             if pred.shape != gts[i].shape:
                 raise ValueError(f"predictor returned a mask of shape {pred.shape}, expected {gts[i].shape}")
             current[i] = pred
-            ious[i].append(_iou(pred, gts[i]))
+            ious[i].append(mask_iou(pred, gts[i]))
     return {
         m: {"ious": ious[i], "clicks": [[c.x, c.y, int(c.positive)] for c in sims[i].clicks]}
         for i, m in enumerate(mask_ids)
@@ -358,13 +356,12 @@ def _score_depth(predictor: Predictor, spec: BenchmarkSpec, protocol: str, sampl
 
 
 def _score_normals(predictor: Predictor, spec: BenchmarkSpec, sample: _Sample) -> tuple[dict, dict]:
-    from evaluation.data.format import convert_frame
 
     pred = np.asarray(predictor.predict_normals(sample.image, sample_id=sample.sample_id), dtype=np.float32)
     if pred.shape != sample.normals.shape:
         raise ValueError(f"predictor returned normals of shape {pred.shape}, expected {sample.normals.shape}")
-    frame = sample.frame or (spec.normals.frame if spec.normals else MARIGOLD_FRAME)
-    pred = convert_frame(pred, MARIGOLD_FRAME, frame)
+    frame = sample.frame or (spec.normals.frame if spec.normals else CANONICAL_FRAME)
+    pred = convert_normal_frame(pred, CANONICAL_FRAME, frame)
     valid = sample.valid & (np.linalg.norm(sample.normals, axis=-1) > 0)
     errors = angular_error_deg(torch.from_numpy(pred), torch.from_numpy(sample.normals), torch.from_numpy(valid))
     e = errors.numpy()
@@ -658,7 +655,7 @@ def _job_settings(job: BenchmarkJob, predictor: Predictor, plans: list[_Plan]) -
         out["alignment"] = "disparity" if job.protocol == "depth-anything-disparity" else predictor.depth_output
     if job.task is Task.NORMAL:
         out["aggregation"] = get_protocol(job.protocol).settings.get("aggregation")
-        out["frame"] = spec.normals.frame if spec.normals else MARIGOLD_FRAME
+        out["frame"] = (spec.normals.frame if spec.normals else CANONICAL_FRAME).value
     if job.task is Task.POINT_SEGMENTATION:
         out["max_clicks"] = _max_clicks(job.protocol, predictor)
     return out
@@ -688,8 +685,8 @@ def run_evaluation(
     must reach ``barrier()`` (accelerate's ``wait_for_everyone`` under ``accelerate launch``) before rank 0 merges.
     Raises what :func:`resolve_benchmarks` raises; per-sample problems land in the result's ``failures``.
     """
-    if tier not in ("quick", "standard", "full"):
-        raise ValueError(f"tier: expected quick, standard or full, got {tier!r}")
+    if tier not in TIERS:
+        raise ValueError(f"tier: expected one of {', '.join(TIERS)}, got {tier!r}")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank: {rank} is outside 0..{world_size - 1}")
     started, t0 = utc_now(), time.perf_counter()

@@ -22,9 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diception_spec.benchmarks import aggregate_members
+from diception_spec.models import Provenance
 from leaderboard import tables
 
-SELF_SUBMITTED = "self-submitted"
+SELF_SUBMITTED = Provenance.SELF_SUBMITTED.value
+
+
+def _aggregates(task: str) -> tuple[str, ...]:
+    try:
+        return tuple(aggregate_members(task))
+    except ValueError:  # a task without aggregates (or unknown)
+        return ()
 
 
 def _number(value: Any) -> float | None:
@@ -97,12 +106,13 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
     metric = str(table.attrs.get("metric", ""))
     # Only the datasets this group has scores on (one protocol may cover a dataset another does not).
     benchmarks = [b for b in benchmarks if rows[b].notna().any()]
-    components = [b for b in benchmarks if b not in tables.AGGREGATE_BENCHMARKS]
+    components = [b for b in benchmarks if b not in _aggregates(str(table.attrs.get("task", "")))]
     head = ['<th class="lb-rank" title="rank within this table">#</th>', '<th class="lb-model">Model</th>',
             _score_header(table, rank_by, components)]  # fmt: skip
+    task = str(table.attrs.get("task", ""))
     for b in benchmarks:
-        head.append(f'<th class="lb-bench" title="{escape(b)} · {escape(metric)}">{escape(tables.benchmark_label(b))}'
-                    "</th>")  # fmt: skip
+        tip = f"{tables.benchmark_title(task, b)} ({b}) · {metric}"
+        head.append(f'<th class="lb-bench" title="{escape(tip)}">{escape(tables.benchmark_label(b))}</th>')
     head.append('<th class="lb-details" title="model type, denoising steps, guidance, evaluation tier">Details</th>')
     body = []
     for _, row in rows.iterrows():

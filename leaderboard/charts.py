@@ -24,6 +24,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from diception_spec.benchmarks import SA23_DATASETS, aggregate_members
+from diception_spec.tasks import Task
 from leaderboard import tables
 from leaderboard.schema import RESULT_COLUMNS
 
@@ -35,13 +37,12 @@ SAM_DELTA_METRIC = "delta_iou_1pt_vs_sam_vit_h"
 # DICEPTION's training samples per task, from reported_models.csv's note (1.8M samples in all); used for the
 # data-efficiency chart, where its total would overstate the data behind one task.
 DICEPTION_TASK_SAMPLES: Mapping[str, float] = {
-    "point_segmentation": 600_000,
-    "depth": 500_000,
-    "normal": 500_000,
-    "pose": 42_000,
-    "semantic_segmentation": 120_000,
-    "entity_segmentation": 32_000,
-}
+    task.value: samples
+    for task, samples in (
+        (Task.POINT_SEGMENTATION, 600_000), (Task.DEPTH, 500_000), (Task.NORMAL, 500_000), (Task.POSE, 42_000),
+        (Task.SEMANTIC_SEGMENTATION, 120_000), (Task.ENTITY_SEGMENTATION, 32_000),
+    )
+}  # fmt: skip
 SETTINGS = ("steps", "guidance")
 # Each task's specialist that DICEPTION is compared with in the heat map's difference row (model, variant or None
 # for its best-ranked variant); other tasks use their best-ranked specialist.
@@ -186,7 +187,7 @@ def grouped_bars(
                               "yet.", title=title)
     table = tables.task_table(results, task, metric=metric, protocol=protocol)
     rows = _pick_rows(table, selected, top_n)
-    benchmarks = [b for b in table.attrs.get("benchmarks", []) if b not in tables.AGGREGATE_BENCHMARKS]
+    benchmarks = [b for b in table.attrs.get("benchmarks", []) if b not in aggregate_members(task)]
     if not len(rows) or not benchmarks:
         return message_figure(f"No per-dataset {tables.metric_label(metric)} results under {protocol}.", title=title)
     hib = bool(table.attrs["higher_is_better"])
@@ -246,7 +247,7 @@ def sam_deltas(results: pd.DataFrame, model: str = DICEPTION) -> tuple[pd.Series
     (measured), otherwise the reported ``delta_iou_1pt_vs_sam_vit_h`` rows (the DICEPTION paper's Fig. 3). An empty
     series when there are neither."""
     results = _usable(results)
-    sa23 = set(tables.SA23_DATASETS)
+    sa23 = set(SA23_DATASETS)
     seg = results.loc[tables._mask(results, task="point_segmentation")]
     seg = seg.loc[seg["benchmark"].isin(sa23)]
     ious = seg.loc[seg["metric"] == "miou_1pt"]
@@ -289,7 +290,7 @@ def sam_delta_chart(results: pd.DataFrame, *, model: str = DICEPTION) -> go.Figu
     wins = int((deltas > 0).sum())
     fig.update_layout(xaxis_title="dataset (SA-23)", yaxis_title="difference in IoU (points)", xaxis_tickangle=-45,
                       **_LAYOUT)  # fmt: skip
-    missing = sorted(set(tables.SA23_DATASETS) - set(deltas.index))
+    missing = sorted(set(SA23_DATASETS) - set(deltas.index))
     note = (f"{wins} of {len(deltas)} datasets above SAM; mean {deltas.mean():+.1f} points; {source}; protocol "
             f"{protocol}.")
     if missing:
@@ -573,7 +574,7 @@ def _heatmap_protocol(results: pd.DataFrame, task: str, metric: str) -> str | No
     if not protocols:
         return None
     rows = results.loc[tables._mask(results, task=task, metric=metric)]
-    rows = rows.loc[~rows["benchmark"].isin(list(tables.AGGREGATE_BENCHMARKS))]
+    rows = rows.loc[~rows["benchmark"].isin(list(aggregate_members(task)))]
     counts = rows.drop_duplicates(["entry_id", "protocol", "benchmark"]).groupby("protocol").size()
     return max(protocols, key=lambda p: (int(counts.get(p, 0)), -protocols.index(p)))
 
@@ -627,7 +628,7 @@ def heatmap(
     title = f"{label}: {tables.metric_label(metric)} per dataset"
     table = tables.task_table(results, task, metric=metric, protocol=protocol) if protocol else None
     datasets = [] if table is None else [b for b in table.attrs.get("benchmarks", [])
-                                         if b not in tables.AGGREGATE_BENCHMARKS]  # fmt: skip
+                                         if b not in aggregate_members(task)]  # fmt: skip
     rows = pd.DataFrame()
     if table is not None and datasets:
         table = table.loc[table[datasets].notna().any(axis=1)]
@@ -655,7 +656,7 @@ def heatmap(
     elif task == "point_segmentation":
         deltas, protocol_used, source = sam_deltas(results)
         if len(deltas):
-            datasets = [d for d in tables.SA23_DATASETS if d in deltas.index]
+            datasets = [d for d in SA23_DATASETS if d in deltas.index]
             diff = [float(deltas[d]) for d in datasets]
             diff_rows.append((f"{DICEPTION} − SAM ViT-H", diff, [_signed(d) for d in diff]))
             protocol = protocol_used

@@ -30,6 +30,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from diception_spec.benchmarks import Tier
+from diception_spec.models import ModelType, Provenance
+
+__all__ = ["ModelType", "Provenance", "Tier"]  # re-exported: the store's column enums come from the spec
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -58,17 +63,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-class ModelType(str, enum.Enum):
-    GENERALIST = "generalist"
-    SPECIALIST = "specialist"
-
-
-class Provenance(str, enum.Enum):
-    REPORTED = "reported"  # copied from a paper, with its citation
-    MEASURED = "measured"  # scored by our evaluation run, with its hardware
-    SELF_SUBMITTED = "self-submitted"  # predictions a submitter computed; scored by us, not reproduced
-
-
 class SubmissionKind(str, enum.Enum):
     ADAPTER = "adapter"
     PREDICTIONS = "predictions"
@@ -79,12 +73,6 @@ class SubmissionStatus(str, enum.Enum):
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
-
-
-class Tier(str, enum.Enum):
-    QUICK = "quick"
-    STANDARD = "standard"
-    FULL = "full"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -6,6 +6,15 @@ leaves the store. Ids and units follow ``../shared/reference/IDS.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from diception_spec.models import Provenance
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 # One row per (model entry, task, benchmark, metric) score.
 RESULT_COLUMNS: tuple[str, ...] = (
     "result_id",  # int, primary key of the result row
@@ -56,5 +65,27 @@ SUBMISSION_COLUMNS: tuple[str, ...] = (
     "content_hash",  # str, sha256 of the adapter's files (duplicate detection)
 )
 
-PROVENANCES: tuple[str, ...] = ("reported", "measured", "self-submitted")
+PROVENANCES: tuple[str, ...] = tuple(p.value for p in Provenance)
 SUBMISSION_STATES: tuple[str, ...] = ("pending", "running", "finished", "failed")
+
+
+class LeaderboardStore(Protocol):
+    """What the app and the tabs use of ``leaderboard.store.Store``: frames to show, one submission or run, and a new
+    submission. The app opens one store and hands it to everything that needs it."""
+
+    def results_frame(self, *, include_hidden: bool = False) -> pd.DataFrame: ...
+
+    def models_frame(self) -> pd.DataFrame: ...
+
+    def last_updated(self) -> datetime | None: ...
+
+    def submissions_frame(self, submitter: str | None = None, *, include_hidden: bool = False) -> pd.DataFrame: ...
+
+    def get_submission(self, submission_id: int) -> dict[str, Any]: ...
+
+    def get_run(self, run_id: int) -> dict[str, Any]: ...
+
+    def create_submission(
+        self, *, submitter: str, kind: str, name: str, task: str, benchmarks: Sequence[str], content_hash: str,
+        **details: Any,
+    ) -> int: ...

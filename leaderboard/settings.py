@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from diception_spec.benchmarks import TIERS
+
 DEFAULT_SQLITE_PATH = Path("data") / "leaderboard.db"
-TIERS: tuple[str, ...] = ("quick", "standard", "full")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ import hmac
 import logging
 import math
 import os
-import re
 import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +47,8 @@ from sqlalchemy import Integer, Select, String, and_, delete, func, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from diception_spec.results import FORMAT_VERSION as RESULT_FORMAT_VERSION
+from diception_spec.results import validate_result
 from leaderboard.db import READ_ONLY, create_store_engine, normalise_url, schema_lock, upgrade
 from leaderboard.orm import (
     Benchmark,
@@ -63,7 +64,15 @@ from leaderboard.orm import (
     Tier,
     utcnow,
 )
+from leaderboard.repository import (
+    BOARD_UPDATED_KEY,
+    entry_id_for,
+    get_or_create_benchmark,
+    get_or_create_model,
+    touch_board,
+)
 from leaderboard.schema import RESULT_COLUMNS, SUBMISSION_COLUMNS
+from leaderboard.seed import seed_reported
 from leaderboard.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -83,7 +92,6 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "note",  # str
     "source",  # str, citation of the numbers above
 )
-RESULT_FORMAT_VERSION = 1
 _QUOTA_WINDOW = timedelta(hours=24)
 
 
@@ -114,86 +122,6 @@ class AdminDisabled(PermissionError):
 def new_worker_id() -> str:
     """A worker id unique to this process (host, pid and a random suffix), as ``claim_next`` needs."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-# --- repository functions: take the session, the caller owns the transaction ------------------------------------
-
-
-def _fmt_number(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def entry_id_for(
-    model: str,
-    variant: str,
-    provenance: str,
-    protocol: str,
-    steps: float | None,
-    guidance: float | None,
-    tier: str | None = None,
-) -> str:
-    """Stable id of a leaderboard row: a readable slug plus a short hash of the exact fields (no collisions)."""
-    parts = [model, variant, provenance, protocol]
-    if steps is not None:
-        parts.append(f"{_fmt_number(steps)} steps")
-    if guidance is not None:
-        parts.append(f"cfg {_fmt_number(guidance)}")
-    if tier:
-        parts.append(tier)
-    slug = re.sub(r"[^a-z0-9]+", "-", " ".join(p for p in parts if p).lower()).strip("-")
-    exact = "\x1f".join([model, variant, provenance, protocol, _fmt_number(steps), _fmt_number(guidance), tier or ""])
-    return f"{slug[:200]}-{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
-
-
-def get_or_create_model(session: Session, name: str, variant: str, model_type: str, family: str = "") -> Model:
-    """The model row for (name, variant), created if missing; safe against a concurrent insert of the same row."""
-    stmt = select(Model).where(Model.name == name, Model.variant == variant)
-    model = session.scalars(stmt).first()
-    if model is not None:
-        return model
-    try:
-        with session.begin_nested():
-            model = Model(name=name, variant=variant, family=family or name, model_type=ModelType(model_type))
-            session.add(model)
-    except IntegrityError:
-        model = session.scalars(stmt).one()
-    return model
-
-
-def get_or_create_benchmark(session: Session, task: str, name: str) -> Benchmark:
-    """The benchmark row for (task, name), created if missing."""
-    stmt = select(Benchmark).where(Benchmark.task == task, Benchmark.name == name)
-    benchmark = session.scalars(stmt).first()
-    if benchmark is not None:
-        return benchmark
-    try:
-        with session.begin_nested():
-            benchmark = Benchmark(task=task, name=name)
-            session.add(benchmark)
-    except IntegrityError:
-        benchmark = session.scalars(stmt).one()
-    return benchmark
-
-
-BOARD_UPDATED_KEY = "board_updated_at"
-
-
-def touch_board(session: Session, when: datetime | None = None) -> None:
-    """Record that what the board shows changed (scores written, hidden, re-run or deleted); see ``last_updated``."""
-    when = when or utcnow()
-    updated = session.execute(
-        update(StoreMeta)
-        .where(StoreMeta.key == BOARD_UPDATED_KEY)
-        .values(value=when.isoformat(), updated_at=when)
-        .execution_options(synchronize_session=False)
-    )
-    if updated.rowcount:
-        return
-    try:
-        with session.begin_nested():
-            session.add(StoreMeta(key=BOARD_UPDATED_KEY, value=when.isoformat(), updated_at=when))
-    except IntegrityError:  # a concurrent first touch (PostgreSQL): theirs is as good as ours
-        pass
 
 
 # --- validation of the evaluation module's result dict ----------------------------------------------------------
@@ -251,12 +179,9 @@ def _require_str(mapping: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -> dict[str, Any]:
-    """Check the evaluation module's result dict (format_version 1) and normalise it; ValueError names the field."""
-    if not isinstance(result, Mapping):
-        raise ValueError(f"result must be a dict, got {type(result).__name__}")
-    version = result.get("format_version")
-    if version != RESULT_FORMAT_VERSION:
-        raise ValueError(f"result['format_version'] must be {RESULT_FORMAT_VERSION}, got {version!r}")
+    """Check a result dict against ``diception_spec.results`` (the one schema), then normalise it for the tables;
+    ValueError names the field."""
+    validate_result(result)
     model = result.get("model")
     if not isinstance(model, Mapping):
         raise ValueError("result['model'] must be a dict with 'name' and 'variant'")
@@ -347,8 +272,6 @@ class Store:
         with schema_lock(self.engine):
             upgrade(self.engine)
             if seed:
-                from leaderboard.seed import seed_reported
-
                 with self._session.begin() as session:
                     seed_reported(session)
 

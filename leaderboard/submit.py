@@ -5,7 +5,7 @@ submitters. Files live under ``SubmitConfig.storage_root/<hash[:2]>/<hash>/``, o
 Uploads and downloads are staged under ``storage_root/.staging/<random>/`` and removed whatever happens.
 
 Prediction-file submissions (``kind="predictions"``, models we cannot run) take the same path with
-``submit_predictions``: a .zip (or a folder) in the layout of ``leaderboard.predictions`` is validated, stored the
+``submit_predictions``: a .zip (or a folder) in the layout of ``leaderboard.prediction_files`` is validated, stored the
 same way and queued; the worker scores the stored folder with ``FilesPredictor`` and its results are badged
 self-submitted.
 """
@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from leaderboard.predictions import (
+from diception_spec.errors import Refused
+from leaderboard.orm import SubmissionKind
+from leaderboard.prediction_files import (
     MAX_PREDICTION_BYTES,
     MAX_PREDICTION_FILES,
     PredictionsRefused,
@@ -32,6 +34,7 @@ from leaderboard.predictions import (
     check_benchmarks,
     validate_predictions_upload,
 )
+from leaderboard.settings import load_settings
 from leaderboard.validation import (
     ADAPTER_FILES,
     MAX_TOTAL_BYTES,
@@ -49,11 +52,10 @@ MAX_NAME_CHARS = 100
 MAX_TEXT_CHARS = 2000
 MAX_CARD_CHARS = 50_000  # of the README kept in the store's metadata
 DEFAULT_BASE_MODEL_ID = "Canyu/DICEPTION"
-TIERS = ("quick", "standard", "full")
-KINDS = ("adapter", "predictions")
+KINDS: tuple[str, ...] = tuple(k.value for k in SubmissionKind)
 
 
-class SubmissionError(ValueError):
+class SubmissionError(Refused):
     """The form or the files cannot be submitted; the message is shown to the submitter as is."""
 
 
@@ -90,9 +92,7 @@ class SubmitConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SubmitConfig:
         env = os.environ if env is None else env
-        tier = env.get("DICEPTION_DEFAULT_TIER", "").strip() or "standard"
-        if tier not in TIERS:
-            raise ValueError(f"DICEPTION_DEFAULT_TIER must be one of {', '.join(TIERS)}, got {tier!r}")
+        tier = load_settings(env).default_tier  # DICEPTION_DEFAULT_TIER, checked in one place
         return cls(
             storage_root=Path(env.get("DICEPTION_SUBMISSIONS_DIR", "").strip() or Path("data") / "submissions"),
             base_model_id=env.get("DICEPTION_BASE_MODEL_ID", "").strip() or DEFAULT_BASE_MODEL_ID,
@@ -388,7 +388,7 @@ def submit_predictions(
     """Validate a prediction-file submission (``form.kind == "predictions"``) and queue it.
 
     Steps: check the form; extract (or copy) the upload into a staging folder and validate it
-    (``leaderboard.predictions``); reconcile the form with ``predictions.json``; move the folder to its
+    (``leaderboard.prediction_files``); reconcile the form with ``predictions.json``; move the folder to its
     content-addressed place; ``store.create_submission(kind="predictions")``. The stored folder is the worker's
     ``storage_path``; the submission's metadata carries ``predictor_options`` (``depth_kind``, ``depth_scale``,
     ``normal_frame``) for ``FilesPredictor``.

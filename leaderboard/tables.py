@@ -21,90 +21,56 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 import pandas as pd
 
+from diception_spec.benchmarks import BENCHMARKS, aggregate_members, benchmark_order, is_ranked_benchmark
+from diception_spec.metrics import METRICS, TASK_MAIN_METRICS, UNIT_SYMBOLS
+from diception_spec.models import Provenance
+from diception_spec.tasks import TASK_SPECS, Task
 from leaderboard.schema import PROVENANCES, RESULT_COLUMNS
 
-# Task ids of IDS.md (kept here so that leaderboard/ depends on neither diception_core nor evaluation).
-TASKS: tuple[str, ...] = (
-    "point_segmentation",
-    "depth",
-    "normal",
-    "entity_segmentation",
-    "semantic_segmentation",
-    "pose",
-)
-TASK_LABELS: Mapping[str, str] = {
-    "point_segmentation": "Point segmentation",
-    "depth": "Depth",
-    "normal": "Surface normals",
-    "entity_segmentation": "Entity segmentation",
-    "semantic_segmentation": "Instances by category",
-    "pose": "Pose",
-}
-
-# Main metric per task, in order of preference: the first one present in the data is used. Entity segmentation is
-# scored with AP when measured; the reported rows (DICEPTION Table 4) only print AR by object size.
-MAIN_METRICS: Mapping[str, tuple[str, ...]] = {
-    "point_segmentation": ("miou_1pt", "miou_5pt", "miou_5pt_random"),
-    "depth": ("absrel", "delta1"),
-    "normal": ("mean_deg", "median_deg", "within_11.25"),
-    "pose": ("ap",),
-    "entity_segmentation": ("ap", "ar_large", "ar_medium", "ar_small"),
-    "semantic_segmentation": ("instance_ap", "ap"),
-}
-
-# Direction per metric id (IDS.md), used when a frame has no rows to read ``higher_is_better`` from.
-HIGHER_IS_BETTER: Mapping[str, bool] = {
-    **{m: True for m in ("miou_1pt", "miou_2pt", "miou_3pt", "miou_5pt", "miou_9pt", "miou_5pt_random")},
-    "noc85": False,
-    "noc90": False,
-    "delta_iou_1pt_vs_sam_vit_h": True,
-    "absrel": False,
-    "rmse": False,
-    **{m: True for m in ("delta1", "delta2", "delta3")},
-    **{m: False for m in ("mean_deg", "median_deg", "rmse_deg")},
-    **{m: True for m in ("within_11.25", "within_22.5", "within_30")},
-    **{m: True for m in ("ap", "ap50", "ap75", "instance_ap", "ar_small", "ar_medium", "ar_large")},
-}
-
-SA23_DATASETS: tuple[str, ...] = (
-    "PPDLS", "BBBC038v1", "DOORS", "TimberSeg", "NDD20", "LVIS", "STREETS", "ZeroWaste-f", "iShape", "ADE20K",
-    "OVIS", "Hypersim", "NDISPark", "VISOR", "Plittersdorf", "EgoHOS", "IBD", "WoodScape", "Cityscapes", "PIDRay",
-    "DRAM", "TrashCan", "GTEA",
+# The board's task order: the headline task (point segmentation) first. Ids, labels, metrics and benchmarks all come
+# from diception_spec; frames carry the ids as strings.
+BOARD_TASKS: tuple[Task, ...] = (
+    Task.POINT_SEGMENTATION, Task.DEPTH, Task.NORMAL, Task.ENTITY_SEGMENTATION, Task.SEMANTIC_SEGMENTATION, Task.POSE,
 )  # fmt: skip
-# Benchmarks that are themselves a mean over other benchmarks: never averaged again.
-AGGREGATE_BENCHMARKS: Mapping[str, tuple[str, ...]] = {"sa23": SA23_DATASETS}
+TASKS: tuple[str, ...] = tuple(t.value for t in BOARD_TASKS)
+TASK_LABELS: Mapping[str, str] = MappingProxyType({t.value: TASK_SPECS[t].label for t in BOARD_TASKS})
 
-UNRANKED_BENCHMARKS: tuple[str, ...] = ("synthetic",)  # the evaluation module's smoke benchmark
-USER_SPLIT_PREFIX = "user:"  # a submitter's own test split (ADAPTER_FORMAT.md), scored but never ranked
+
+def _main_metrics(task: str) -> tuple[str, ...]:
+    """The task's main metrics in order of preference (``diception_spec.metrics.TASK_MAIN_METRICS``)."""
+    try:
+        return TASK_MAIN_METRICS[Task(task)]
+    except ValueError:
+        raise ValueError(f"task: unknown task {task!r}; known tasks: {', '.join(TASKS)}") from None
 
 
 def _unranked_benchmarks(benchmarks: np.ndarray) -> np.ndarray:
     """Boolean mask of benchmark ids that are never ranked: the smoke benchmark, own test splits, paths."""
     text = benchmarks.astype(str)
-    return (np.isin(text, UNRANKED_BENCHMARKS) | np.char.startswith(text, USER_SPLIT_PREFIX)
-            | (np.char.find(text, "/") >= 0))
+    unique, inverse = np.unique(text, return_inverse=True)
+    return ~np.array([is_ranked_benchmark(b) for b in unique], dtype=bool)[inverse]
 
 
-BENCHMARK_ORDER: Mapping[str, tuple[str, ...]] = {
-    "point_segmentation": ("sa23", *SA23_DATASETS),
-    "depth": ("kitti", "nyuv2", "scannet", "diode", "eth3d", "sintel"),
-    "normal": ("nyuv2", "scannet", "diode_indoor", "ibims", "sintel"),
-    "pose": ("coco_val2017",),
-    "entity_segmentation": ("coco_val2017",),
-    "semantic_segmentation": ("coco_val2017",),
-}
+def _aggregates(task: str) -> Mapping[str, tuple[str, ...]]:
+    """``{aggregate id: member ids}`` of ``task`` (sa23 for point segmentation): never averaged again."""
+    try:
+        return aggregate_members(task)
+    except ValueError:
+        return {}
+
 
 # Provenance as plain text (shown as a styled label on the page): no icon that depends on an emoji font.
 PROVENANCE_BADGES: Mapping[str, str] = {
-    "reported": "reported",
-    "measured": "measured",
-    "self-submitted": "self-submitted",
+    Provenance.REPORTED.value: "reported",
+    Provenance.MEASURED.value: "measured",
+    Provenance.SELF_SUBMITTED.value: "self-submitted",
 }
 BADGE_LEGEND: str = (
     "**reported**: copied from a paper (see the citation in the entry's details), no interval; "
@@ -114,21 +80,8 @@ BADGE_LEGEND: str = (
     "**⚠**: trained on a shown benchmark's data."
 )
 
-# Human names and units of IDS.md's metric ids, for headers and axis titles (``column_header``, ``metric_label``).
-# One place for them in this package: to be read from ``diception_spec.metrics`` once that exists.
-_METRIC_NAMES: Mapping[str, tuple[str, str]] = {
-    "miou_1pt": ("1-click mIoU", "%"), "miou_2pt": ("2-click mIoU", "%"), "miou_3pt": ("3-click mIoU", "%"),
-    "miou_5pt": ("5-click mIoU", "%"), "miou_9pt": ("9-click mIoU", "%"),
-    "miou_5pt_random": ("5 random clicks mIoU", "%"), "noc85": ("NoC@85", "clicks"), "noc90": ("NoC@90", "clicks"),
-    "delta_iou_1pt_vs_sam_vit_h": ("1-click IoU minus SAM ViT-H", "points"), "absrel": ("AbsRel", ""),
-    "rmse": ("RMSE", ""), "delta1": ("δ1", ""), "delta2": ("δ2", ""), "delta3": ("δ3", ""),
-    "mean_deg": ("Mean angular error", "°"), "median_deg": ("Median angular error", "°"),
-    "rmse_deg": ("RMSE angular error", "°"), "within_11.25": ("Within 11.25°", "%"),
-    "within_22.5": ("Within 22.5°", "%"), "within_30": ("Within 30°", "%"), "ap": ("AP", "%"),
-    "ap50": ("AP50", "%"), "ap75": ("AP75", "%"), "instance_ap": ("Mask AP", "%"), "ar_small": ("AR small", ""),
-    "ar_medium": ("AR medium", ""), "ar_large": ("AR large", ""),
-}  # fmt: skip
-# Display names of benchmark ids that are not already names (the SA-23 ids are the datasets' own names).
+# Short names for column headers and axes, of the benchmark ids that are not already names (the SA-23 ids are the
+# datasets' own names); the spec's ``BenchmarkSpec.title`` (the long name) goes in the tooltip.
 _BENCHMARK_NAMES: Mapping[str, str] = {
     "sa23": "SA-23", "kitti": "KITTI", "nyuv2": "NYUv2", "scannet": "ScanNet", "diode": "DIODE", "eth3d": "ETH3D",
     "sintel": "Sintel", "diode_indoor": "DIODE indoor", "ibims": "iBims-1", "coco_val2017": "COCO val2017",
@@ -136,21 +89,31 @@ _BENCHMARK_NAMES: Mapping[str, str] = {
 
 
 def metric_label(metric_id: str) -> str:
-    """The metric's human name with its unit, e.g. ``"1-click mIoU (%)"``, ``"AbsRel"``; the id when unknown."""
-    name, unit = _METRIC_NAMES.get(metric_id, (metric_id, ""))
-    return f"{name} ({unit})" if unit and unit not in name else name
+    """The metric's human label with its unit (``diception_spec.metrics``), e.g. ``"1-click mIoU (%)"``,
+    ``"AbsRel"``; the id when unknown."""
+    spec = METRICS.get(metric_id)
+    if spec is None:
+        return metric_id
+    symbol = UNIT_SYMBOLS.get(spec.unit, spec.unit)
+    return f"{spec.label} ({symbol})" if symbol else spec.label
 
 
 def column_header(metric_id: str) -> str:
-    """A column header for the metric: human name, unit and direction, e.g. ``"1-click mIoU (%) ↑"``,
-    ``"AbsRel ↓"`` (the id itself goes in the tooltip and the downloads)."""
-    arrow = {True: " ↑", False: " ↓"}.get(HIGHER_IS_BETTER.get(metric_id), "")  # type: ignore[arg-type]
-    return metric_label(metric_id) + arrow
+    """A column header for the metric: label, unit and direction, e.g. ``"1-click mIoU (%) ↑"``, ``"AbsRel ↓"``
+    (``MetricSpec.header``; the id itself goes in the tooltip and the downloads); the id when unknown."""
+    spec = METRICS.get(metric_id)
+    return spec.header if spec is not None else metric_id
 
 
 def benchmark_label(benchmark_id: str) -> str:
-    """A benchmark's display name (``"nyuv2"`` -> ``"NYUv2"``); SA-23 dataset ids are already names."""
+    """A benchmark's short display name (``"nyuv2"`` -> ``"NYUv2"``); SA-23 dataset ids are already names."""
     return _BENCHMARK_NAMES.get(benchmark_id, benchmark_id)
+
+
+def benchmark_title(task: str, benchmark_id: str) -> str:
+    """The benchmark's long name from the spec (``"KITTI Eigen test"``), for tooltips; the id when unknown."""
+    spec = BENCHMARKS.get((task, benchmark_id))
+    return spec.title if spec is not None else benchmark_id
 
 
 # Columns of a task table before the benchmark columns, in order.
@@ -188,9 +151,9 @@ def higher_is_better(results: pd.DataFrame, metric: str) -> bool:
         rows = pd.Series(results["higher_is_better"].to_numpy()[_mask(results, metric=metric)]).dropna()
         if len(rows):
             return bool(rows.iloc[0])
-    if metric in HIGHER_IS_BETTER:
-        return HIGHER_IS_BETTER[metric]
-    raise ValueError(f"metric: unknown direction for {metric!r}; known metrics: {', '.join(HIGHER_IS_BETTER)}")
+    if metric in METRICS:
+        return METRICS[metric].higher_is_better
+    raise ValueError(f"metric: unknown direction for {metric!r}; known metrics: {', '.join(METRICS)}")
 
 
 def metrics_for(results: pd.DataFrame, task: str) -> list[str]:
@@ -198,16 +161,16 @@ def metrics_for(results: pd.DataFrame, task: str) -> list[str]:
     present = []
     if len(results):
         present = [m for m in pd.unique(results["metric"].to_numpy()[_mask(results, task=task)]) if isinstance(m, str)]
-    preferred = [m for m in MAIN_METRICS.get(task, ()) if m in present]
+    preferred = [m for m in _main_metrics(task) if m in present] if task in TASKS else []
     return preferred + sorted(m for m in present if m not in preferred)
 
 
 def main_metric(results: pd.DataFrame, task: str) -> str:
-    """The task's main metric: the first of ``MAIN_METRICS[task]`` present in ``results`` (the first if none is)."""
-    if task not in MAIN_METRICS:
-        raise ValueError(f"task: unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    """The task's main metric: the first of its main metrics (``diception_spec.metrics.TASK_MAIN_METRICS``) present
+    in ``results`` (the first if none is)."""
+    preferred = _main_metrics(task)
     present = metrics_for(results, task)
-    return present[0] if present else MAIN_METRICS[task][0]
+    return present[0] if present else preferred[0]
 
 
 def protocols_for(results: pd.DataFrame, task: str, metric: str | None = None) -> list[str]:
@@ -239,7 +202,7 @@ def benchmarks_for(results: pd.DataFrame, task: str, metric: str | None = None) 
 
 
 def _order_benchmarks(task: str, names: Iterable[str]) -> list[str]:
-    order = {b: i for i, b in enumerate(BENCHMARK_ORDER.get(task, ()))}
+    order = {b: i for i, b in enumerate(benchmark_order(task) if task in TASKS else ())}
     return sorted(set(names), key=lambda b: (order.get(b, len(order)), str(b)))
 
 
@@ -303,8 +266,7 @@ def task_table(
     Raises:
         ValueError: an unknown task, provenance or a metric of unknown direction.
     """
-    if task not in MAIN_METRICS:
-        raise ValueError(f"task: unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    _main_metrics(task)  # an unknown task raises here
     bad = [p for p in provenances if p not in PROVENANCES]
     if bad:
         raise ValueError(f"provenances: unknown {bad}; known: {', '.join(PROVENANCES)}")
@@ -347,8 +309,9 @@ def task_table(
         idx = idx[np.isin(column("benchmark"), benchmarks)]
     wide = _pivot(results, idx, benchmarks)
     values, lows, highs = wide.values, wide.lows, wide.highs
-    components = [b for b in benchmarks if b not in AGGREGATE_BENCHMARKS]
-    aggregates = [b for b in benchmarks if b in AGGREGATE_BENCHMARKS]
+    aggregate_ids = _aggregates(task)
+    components = [b for b in benchmarks if b not in aggregate_ids]
+    aggregates = [b for b in benchmarks if b in aggregate_ids]
     if components:
         cols = [benchmarks.index(b) for b in components]
         average, ci_avg_low, ci_avg_high = _averages(

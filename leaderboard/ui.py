@@ -4,15 +4,13 @@ Mounting (inside the app's ``gr.Blocks``; each builder opens its own ``gr.Tab``)
 
     with gr.Blocks() as demo:
         with gr.Tabs():
-            board = build_leaderboard_tab(store_factory, demo=demo)  # demo: read the page's ?query on load
-            build_submit_tab(store_factory, demo=demo)
+            board = build_leaderboard_tab(store, demo=demo)  # demo: read the page's ?query on load
+            build_submit_tab(store, demo=demo)
     demo.launch(css_paths=[CSS_PATH])
 
-``store_factory`` is called once, on first use (never at build time), and must return an object with
-``leaderboard.store.Store``'s read methods (``results_frame``, ``models_frame``, ``last_updated``,
-``create_submission``, ``submissions_frame``, ``get_submission``). The board's frames are cached and reloaded
-when ``last_updated()`` changes. Share links carry the view in URL query parameters (``tables.share_query``);
-``apply_query_params`` turns a page's parameters back into a view.
+``store`` is the app's one ``leaderboard.store.Store`` (any ``leaderboard.schema.LeaderboardStore``). The board's
+frames are cached and reloaded when ``last_updated()`` changes. Share links carry the view in URL query parameters
+(``tables.share_query``); ``apply_query_params`` turns a page's parameters back into a view.
 """
 
 from __future__ import annotations
@@ -32,9 +30,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from diception_spec.benchmarks import benchmark_order
 from leaderboard import board_html, charts, tables
-from leaderboard.predictions import PredictionsRefused
-from leaderboard.schema import PROVENANCES
+from leaderboard.prediction_files import PredictionsRefused
+from leaderboard.schema import PROVENANCES, LeaderboardStore
 from leaderboard.submit import (
     SubmissionError,
     SubmissionForm,
@@ -75,23 +74,15 @@ class BoardData:
 
 
 class StoreHandle:
-    """The store (created on first use) and its frames, reloaded when ``last_updated()`` changes.
+    """The store and its frames, reloaded when ``last_updated()`` changes.
 
     Shared, read-mostly data of the whole app (not per-user state); a lock keeps concurrent reloads single.
     """
 
-    def __init__(self, store_factory: Callable[[], Any]) -> None:
-        self._factory = store_factory
-        self._store: Any = None
+    def __init__(self, store: LeaderboardStore) -> None:
+        self.store = store
         self._data: BoardData | None = None
         self._lock = threading.Lock()
-
-    @property
-    def store(self) -> Any:
-        with self._lock:
-            if self._store is None:
-                self._store = self._factory()
-            return self._store
 
     def data(self) -> BoardData:
         store = self.store
@@ -524,13 +515,13 @@ def _request_params(request: Any) -> Any:
 
 
 def build_leaderboard_tab(
-    store_factory: Callable[[], Any], *, demo: gr.Blocks | None = None, download_dir: Path | None = None
+    store: LeaderboardStore, *, demo: gr.Blocks | None = None, download_dir: Path | None = None
 ) -> LeaderboardTab:
     """Create the Leaderboard tab (it opens its own ``gr.Tab``) inside the caller's ``gr.Blocks``.
 
     Pass ``demo`` (or call ``tab.attach(demo)``) so the tab fills itself on page load from the URL's query.
     """
-    handle = StoreHandle(store_factory)
+    handle = StoreHandle(store)
     c: dict[str, Any] = {}
     with gr.Tab("Leaderboard", id="leaderboard", elem_id="leaderboard-tab"):
         # One row of the filters people use; the rest on demand, so the scores start on the first screen.
@@ -647,7 +638,7 @@ class SubmitTab:
 
 
 def build_submit_tab(
-    store_factory: Callable[[], Any],
+    store: LeaderboardStore,
     *,
     demo: gr.Blocks | None = None,
     config: SubmitConfig | None = None,
@@ -660,10 +651,10 @@ def build_submit_tab(
     required to submit; locally a submitter name is typed (default ``DICEPTION_SUBMITTER``). ``config`` defaults
     to ``SubmitConfig.from_env()``; ``download`` replaces ``huggingface_hub.snapshot_download`` (tests).
     """
-    handle = StoreHandle(store_factory)
+    handle = StoreHandle(store)
     space = on_space() if space is None else space
     config = SubmitConfig.from_env() if config is None else config
-    benchmark_ids = sorted({*tables.SA23_DATASETS, "sa23", *[b for v in tables.BENCHMARK_ORDER.values() for b in v]})
+    benchmark_ids = sorted({b for task in tables.TASKS for b in benchmark_order(task)})
     c: dict[str, Any] = {}
     with gr.Tab("Submit", id="submit", elem_id="submit-tab"):
         gr.Markdown(

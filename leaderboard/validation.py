@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
 import re
@@ -47,25 +46,38 @@ from typing import IO, Any
 
 import numpy as np
 
-from leaderboard.tables import BENCHMARK_ORDER, TASKS, USER_SPLIT_PREFIX
+from diception_spec.adapter_format import (
+    ADAPTER_FILES,
+    ALLOWED_PROJECTIONS,
+    CARD_FILE,
+    CONFIG_FILE,
+    CONTEXT_OUTPUT_PROJECTION,
+    CONTEXT_PROJECTIONS,
+    EMBEDDING_FILE,
+    IMAGE_PROJECTIONS,
+    MAX_LIST_ITEMS,
+    MAX_RANK,
+    MAX_TASK_FILE_BYTES,
+    MAX_TOTAL_BYTES,
+    REQUIRED_FILES,
+    SD3_MEDIUM_TRANSFORMER_CONFIG,
+    TASK_FILE,
+    WEIGHT_KEY_PREFIX,
+    WEIGHTS_FILE,
+    AdapterRefused,
+    AdapterTask,
+    parse_task_file,
+)
+from diception_spec.benchmarks import USER_SPLIT_PREFIX, benchmark_order
+from diception_spec.json_input import parse_json_object
 
-MAX_RANK = 128
-MAX_TOTAL_BYTES = 300_000_000  # all files together (ADAPTER_FORMAT.md: "≤ 300 MB")
-MAX_JSON_BYTES = 1_000_000
+MAX_JSON_BYTES = MAX_TASK_FILE_BYTES  # adapter_config.json and diception_task.json
 MAX_README_BYTES = 1_000_000
 MAX_HEADER_BYTES = 16_000_000  # a safetensors JSON header; rank-128 adapters of the full model need ~100 kB
 MAX_ZIP_ENTRIES = 32
-MAX_BENCHMARKS = 50
 MAX_EMBED_TOKENS = 1024
 SCAN_CHUNK_ELEMENTS = 4 * 1024 * 1024
 
-CONFIG_FILE = "adapter_config.json"
-WEIGHTS_FILE = "adapter_model.safetensors"
-TASK_FILE = "diception_task.json"
-EMBEDDING_FILE = "task_embedding.safetensors"
-CARD_FILE = "README.md"
-REQUIRED_FILES: tuple[str, ...] = (CONFIG_FILE, WEIGHTS_FILE, TASK_FILE)
-ADAPTER_FILES: tuple[str, ...] = (*REQUIRED_FILES, EMBEDDING_FILE, CARD_FILE)
 # Names that are (or usually hold) pickles: refused before anything is read.
 PICKLE_SUFFIXES: tuple[str, ...] = (
     ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".dill", ".npy", ".npz", ".mar", ".pb", ".h5",
@@ -73,43 +85,20 @@ PICKLE_SUFFIXES: tuple[str, ...] = (
 )  # fmt: skip
 IGNORED_ZIP_ENTRIES: tuple[str, ...] = ("__MACOSX", ".DS_Store")
 
-ALLOWED_PROJECTIONS: tuple[str, ...] = (
-    "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
-)  # fmt: skip
-NEW_TASK_ENCODINGS: tuple[str, ...] = ("mask", "depth", "normal", "rgb")
-DTYPE_SIZES: Mapping[str, int] = {"F32": 4, "F16": 2, "BF16": 2}
+DTYPE_SIZES: Mapping[str, int] = {"F32": 4, "F16": 2, "BF16": 2}  # bytes per element of WEIGHT_DTYPES
 # (unsigned view, exponent mask, mantissa mask): a value is NaN / Inf exactly when its exponent bits are all ones.
 _FLOAT_BITS: Mapping[str, tuple[str, int, int]] = {
     "F32": ("<u4", 0x7F800000, 0x007FFFFF),
     "F16": ("<u2", 0x7C00, 0x03FF),
     "BF16": ("<u2", 0x7F80, 0x007F),
 }
+_PROJECTION = "|".join(re.escape(p) for p in ALLOWED_PROJECTIONS)
 _KEY = re.compile(
-    r"base_model\.model\.transformer_blocks\.(?P<block>0|[1-9]\d{0,3})\.attn\."
-    r"(?P<proj>to_q|to_k|to_v|to_out\.0|add_q_proj|add_k_proj|add_v_proj|to_add_out)\.lora_(?P<half>[AB])\.weight"
+    re.escape(WEIGHT_KEY_PREFIX) + r"\.transformer_blocks\.(?P<block>0|[1-9]\d{0,3})\.attn\."
+    rf"(?P<proj>{_PROJECTION})\.lora_(?P<half>[AB])\.weight"
 )
-_TARGET = re.compile(r"(?:transformer_blocks\.\d+\.attn\.)?(?P<proj>to_q|to_k|to_v|to_out\.0|add_q_proj|add_k_proj|"
-                     r"add_v_proj|to_add_out)")  # fmt: skip
+_TARGET = re.compile(rf"(?:transformer_blocks\.\d+\.attn\.)?(?P<proj>{_PROJECTION})")
 _BENCHMARK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,99}")
-_NEW_TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}")
-
-# Stable Diffusion 3 medium's transformer (DICEPTION_MODEL.md), keys as in diffusers' config.json.
-SD3_MEDIUM_TRANSFORMER_CONFIG: Mapping[str, int] = {
-    "patch_size": 2,
-    "in_channels": 16,
-    "out_channels": 16,
-    "num_layers": 24,
-    "num_attention_heads": 24,
-    "attention_head_dim": 64,
-    "joint_attention_dim": 4096,
-    "caption_projection_dim": 1536,
-    "pooled_projection_dim": 2048,
-    "pos_embed_max_size": 192,
-}
-
-
-class AdapterRefused(ValueError):
-    """A submitted adapter breaks the format; the message says which file and why (shown to the submitter)."""
 
 
 # --------------------------------------------------------------------------------------------- the transformer
@@ -138,12 +127,12 @@ def expected_modules(transformer_config: Mapping[str, Any]) -> dict[str, tuple[i
     modules: dict[str, tuple[int, int]] = {}
     for i in range(layers):
         prefix = f"transformer_blocks.{i}.attn."
-        for proj in ("to_q", "to_k", "to_v", "to_out.0"):
+        for proj in IMAGE_PROJECTIONS:
             modules[prefix + proj] = (inner, inner)
-        for proj in ("add_q_proj", "add_k_proj", "add_v_proj"):
+        for proj in CONTEXT_PROJECTIONS:
             modules[prefix + proj] = (context, inner)
         if i < layers - 1:
-            modules[prefix + "to_add_out"] = (inner, context)
+            modules[prefix + CONTEXT_OUTPUT_PROJECTION] = (inner, context)
     return modules
 
 
@@ -223,26 +212,7 @@ def sniff_pickle(head: bytes) -> str | None:
 
 
 def _json_object(file: str, raw: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in obj:
-                raise _refuse(file, f"duplicate key {_short(key)!r}")
-            obj[key] = value
-        return obj
-
-    def no_constants(name: str) -> Any:
-        raise _refuse(file, f"{name} is not valid JSON")
-
-    try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=no_constants)
-    except UnicodeDecodeError:
-        raise _refuse(file, "is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise _refuse(file, f"is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise _refuse(file, "must hold a JSON object")
-    return data
+    return parse_json_object(raw, name=file, refusal=AdapterRefused)
 
 
 def _is_int(value: Any) -> bool:
@@ -254,8 +224,8 @@ def _str_list(file: str, key: str, value: Any, *, pattern: re.Pattern[str] | Non
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _refuse(file, f"{key} must be a list of strings")
-    if len(value) > MAX_BENCHMARKS:
-        raise _refuse(file, f"{key} has {len(value)} entries; at most {MAX_BENCHMARKS}")
+    if len(value) > MAX_LIST_ITEMS:
+        raise _refuse(file, f"{key} has {len(value)} entries; at most {MAX_LIST_ITEMS}")
     if pattern is not None:
         bad = [v for v in value if not pattern.fullmatch(v)]
         if bad:
@@ -513,14 +483,13 @@ def _check_weights(
     return used_ranks, used_projections, blocks, params
 
 
-_ENCODING_TASK = {"mask": "point_segmentation", "depth": "depth", "normal": "normal"}
 _USER_SPLIT = re.compile(re.escape(USER_SPLIT_PREFIX) + r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 def _check_benchmark_ids(file: str, task: str | None, benchmarks: Sequence[str]) -> None:
     """Each requested benchmark is a standard benchmark of the adapter's task or an own test split ``user:NAME``
     (a plain name, never a path: the scoring host resolves it under its own data folder)."""
-    allowed = BENCHMARK_ORDER.get(task or "", ())
+    allowed = benchmark_order(task) if task else ()
     for benchmark in benchmarks:
         if benchmark in allowed or _USER_SPLIT.fullmatch(benchmark):
             continue
@@ -529,40 +498,15 @@ def _check_benchmark_ids(file: str, task: str | None, benchmarks: Sequence[str])
                             f"{standard}an own test split named {USER_SPLIT_PREFIX}NAME")
 
 
-def _check_task(
-    task_json: Mapping[str, Any], *, base_model_id: str, base_revision: str | None
-) -> tuple[str | None, dict[str, str] | None]:
-    f = TASK_FILE
-    version = task_json.get("format_version")
-    if not _is_int(version) or version != 1:
-        raise _refuse(f, f"format_version must be 1, got {version!r}")
-    base = task_json.get("base_model")
-    if not isinstance(base, dict) or not isinstance(base.get("id"), str) or not isinstance(base.get("revision"), str):
-        raise _refuse(f, 'base_model must be {"id": "...", "revision": "..."}')
-    if base["id"] != base_model_id:
-        raise _refuse(f, f"base_model.id is {_short(base['id'])!r}; this leaderboard scores adapters of "
-                         f"{base_model_id!r}")  # fmt: skip
-    if base_revision is not None and base["revision"] != base_revision:
-        raise _refuse(f, f"base_model.revision is {_short(base['revision'])!r}; expected {base_revision!r}")
-    task, new_task = task_json.get("task"), task_json.get("new_task")
-    if new_task is None:
-        if task not in TASKS:
-            raise _refuse(f, f"task must be one of {', '.join(TASKS)} (or give new_task), got {_short(str(task))!r}")
-        return task, None
-    if not isinstance(new_task, dict):
-        raise _refuse(f, 'new_task must be null or {"name": ..., "prompt": ..., "encoding": ...}')
-    name, prompt, encoding = new_task.get("name"), new_task.get("prompt"), new_task.get("encoding")
-    if not isinstance(name, str) or not _NEW_TASK_NAME.fullmatch(name):
-        raise _refuse(f, "new_task.name must be 1-64 letters, digits, spaces, _ or -")
-    if name in TASKS:
-        raise _refuse(f, f"new_task.name {name!r} is an existing task; use task instead")
-    if not isinstance(prompt, str) or not 1 <= len(prompt) <= 300:
-        raise _refuse(f, "new_task.prompt must be a string of 1-300 characters")
-    if encoding not in NEW_TASK_ENCODINGS:
-        raise _refuse(f, f"new_task.encoding must be one of {', '.join(NEW_TASK_ENCODINGS)}, got {encoding!r}")
-    if task is not None and task != name:
-        raise _refuse(f, "with new_task, task must be null or the new task's name")
-    return None, {"name": name, "prompt": prompt, "encoding": encoding}
+def _check_task(task_json: Mapping[str, Any], *, base_model_id: str, base_revision: str | None) -> AdapterTask:
+    """The task file parsed by the format's one parser, then this board's own rules: the base model it serves."""
+    info = parse_task_file(task_json)
+    if info.base_model_id != base_model_id:
+        raise _refuse(TASK_FILE, f"base_model.id is {_short(info.base_model_id)!r}; this leaderboard scores adapters "
+                                 f"of {base_model_id!r}")  # fmt: skip
+    if base_revision is not None and info.base_revision != base_revision:
+        raise _refuse(TASK_FILE, f"base_model.revision is {_short(info.base_revision)!r}; expected {base_revision!r}")
+    return info
 
 
 def _check_embedding(path: Path, transformer_config: Mapping[str, Any]) -> None:
@@ -621,23 +565,19 @@ def validate_adapter_folder(
         except UnicodeDecodeError:
             raise _refuse(CARD_FILE, "is not UTF-8 text") from None
 
-    task, new_task = _check_task(task_json, base_model_id=base_model_id, base_revision=base_revision)
+    info = _check_task(task_json, base_model_id=base_model_id, base_revision=base_revision)
     f = TASK_FILE
-    benchmarks = _str_list(f, "benchmarks", task_json.get("benchmarks"), pattern=_BENCHMARK_ID)
+    benchmarks = _str_list(f, "benchmarks", list(info.benchmarks), pattern=_BENCHMARK_ID)
     if not benchmarks:
         raise _refuse(f, "benchmarks must name at least one benchmark to be scored on")
     # A new task is scored like the standard task that shares its output encoding, or on its own test split.
-    scored_as = task or _ENCODING_TASK.get(str((new_task or {}).get("encoding")))
+    scored_as = info.scored_as.value if info.scored_as is not None else None
     _check_benchmark_ids(f, scored_as, benchmarks)
-    trained_on = _str_list(f, "trained_on_benchmarks", task_json.get("trained_on_benchmarks"), pattern=_BENCHMARK_ID)
-    texts = {}
-    for key in ("training_data", "licence"):
-        value = task_json.get(key, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str) or len(value) > 2000:
-            raise _refuse(f, f"{key} must be a string of at most 2000 characters")
-        texts[key] = value
+    trained_on = _str_list(f, "trained_on_benchmarks", list(info.trained_on_benchmarks), pattern=_BENCHMARK_ID)
+    new_task = None
+    if info.new_task is not None:
+        new_task = {"name": info.new_task.name, "prompt": info.new_task.prompt,
+                    "encoding": info.new_task.encoding.value}  # fmt: skip
     if EMBEDDING_FILE in files:
         if new_task is None:
             raise _refuse(EMBEDDING_FILE, "is only for a new task (diception_task.json names an existing task)")
@@ -653,14 +593,14 @@ def validate_adapter_folder(
         content_hash=_content_hash(files),
         files=tuple(sorted(files)),
         total_bytes=total,
-        base_model_id=task_json["base_model"]["id"],
-        base_revision=task_json["base_model"]["revision"],
-        task=task,
+        base_model_id=info.base_model_id,
+        base_revision=info.base_revision,
+        task=info.task.value if info.task is not None else None,
         new_task=new_task,
         benchmarks=benchmarks,
-        training_data=texts["training_data"],
+        training_data=info.training_data,
         trained_on_benchmarks=trained_on,
-        licence=texts["licence"],
+        licence=info.licence,
         rank=max(used_ranks),
         ranks=tuple(sorted(used_ranks)),
         target_modules=tuple(p for p in ALLOWED_PROJECTIONS if p in used_projections),

@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from diception_spec.tasks import Encoding
+
 from ..decoders import encode_depth, encode_mask, encode_normals
 from ..image_io import ImageInputError, load_rgb
 from ..points import normalize_points
-from ..tasks import Encoding
 
 logger = logging.getLogger(__name__)
 

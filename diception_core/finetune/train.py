@@ -45,9 +45,19 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from diception_spec.adapter_format import (
+    ALLOWED_PROJECTIONS,
+    DEFAULT_TARGETS,
+    MAX_PROMPT_CHARS,
+    MAX_RANK,
+    NEW_TASK_ENCODINGS,
+)
+from diception_spec.benchmarks import USER_SPLIT_PREFIX, default_benchmarks
+from diception_spec.metrics import mask_iou
+from diception_spec.tasks import TASK_SPECS, Encoding, Task, task_prompt
+
 from ..decoders import decode_depth, decode_mask, decode_normals
-from ..lora import ALLOWED_TARGETS, MAX_RANK, NEW_TASK_ENCODINGS, write_adapter_folder
-from ..tasks import TASK_SPECS, Encoding, Task, task_prompt
+from ..lora import write_adapter_folder
 from .data import DEPTH_KINDS, Sample, load_dataset, split_validation
 
 logger = logging.getLogger(__name__)
@@ -64,14 +74,6 @@ DEFAULT_LICENCE = (
     "licences; the training data's licence applies too"
 )
 # What an adapter for an existing task asks to be scored on (IDS.md's benchmark ids).
-DEFAULT_BENCHMARKS: dict[Task, tuple[str, ...]] = {
-    Task.POINT_SEGMENTATION: ("sa23",),
-    Task.DEPTH: ("nyuv2", "kitti", "scannet", "diode", "eth3d"),
-    Task.NORMAL: ("nyuv2", "scannet", "diode_indoor", "ibims", "sintel"),
-    Task.ENTITY_SEGMENTATION: ("coco_val2017",),
-    Task.SEMANTIC_SEGMENTATION: ("coco_val2017",),
-    Task.POSE: ("coco_val2017",),
-}
 # Settings a resumed run must share with the checkpoint it continues (steps and output options may change).
 _RESUME_KEYS = (
     "data", "task", "encoding", "prompt", "category", "model", "rank", "lora_alpha", "targets", "batch", "grad_accum",
@@ -94,7 +96,7 @@ class FinetuneSettings:
     output: str | None = None  # run folder; default ./diception-finetune-<name>
     rank: int = 128
     lora_alpha: float | None = None  # default = rank (LoRA scale 1)
-    targets: tuple[str, ...] = ("to_q", "to_k", "to_v")
+    targets: tuple[str, ...] = DEFAULT_TARGETS
     steps: int = 500
     batch: int = 8
     grad_accum: int = 1
@@ -144,20 +146,22 @@ class FinetuneSettings:
                 raise ValueError("task, encoding/prompt: give --task for an existing task, or --new-task with "
                                  "--encoding and --prompt, not both")
         else:
-            if self.encoding not in NEW_TASK_ENCODINGS:
-                raise ValueError(f"encoding: a new task needs --encoding, one of {', '.join(NEW_TASK_ENCODINGS)} "
+            encodings = [e.value for e in NEW_TASK_ENCODINGS]
+            if self.encoding not in encodings:
+                raise ValueError(f"encoding: a new task needs --encoding, one of {', '.join(encodings)} "
                                  f"(got {self.encoding!r})")
-            if not self.prompt or not 1 <= len(self.prompt) <= 300:
-                raise ValueError("prompt: a new task needs --prompt, 1-300 characters (e.g. '[[image2lung]]')")
+            if not self.prompt or not 1 <= len(self.prompt) <= MAX_PROMPT_CHARS:
+                raise ValueError(f"prompt: a new task needs --prompt, 1-{MAX_PROMPT_CHARS} characters (e.g. "
+                                 "'[[image2lung]]')")
             if self.name in {t.value for t in Task}:
                 raise ValueError(f"name: {self.name!r} is an existing task id; use --task {self.name} instead")
         if self.task is not None and TASK_SPECS[Task.parse(self.task)].needs_category and not self.category:
             raise ValueError(f"category: task {self.task!r} needs --category (e.g. person)")
         if not 1 <= int(self.rank) <= MAX_RANK:
             raise ValueError(f"rank: {self.rank} is outside 1..{MAX_RANK} (the adapter format's limit)")
-        bad = [t for t in self.targets if t not in ALLOWED_TARGETS]
+        bad = [t for t in self.targets if t not in ALLOWED_PROJECTIONS]
         if bad or not self.targets:
-            raise ValueError(f"targets: {bad or 'none'} not allowed; choose from {', '.join(ALLOWED_TARGETS)}")
+            raise ValueError(f"targets: {bad or 'none'} not allowed; choose from {', '.join(ALLOWED_PROJECTIONS)}")
         for key in ("steps", "batch", "grad_accum"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key.replace('_', '-')}: must be at least 1, got {getattr(self, key)}")
@@ -329,12 +333,6 @@ class TimestepSampler:
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-
-
-def mask_iou(pred: np.ndarray, target: np.ndarray) -> float:
-    """IoU = |P & G| / |P | G| in percent (100 when both are empty)."""
-    union = np.logical_or(pred, target).sum()
-    return 100.0 if union == 0 else 100.0 * float(np.logical_and(pred, target).sum()) / float(union)
 
 
 def aligned_absrel(pred_disparity: np.ndarray, target_disparity: np.ndarray, valid: np.ndarray) -> float:
@@ -728,7 +726,7 @@ class Finetuner:
         threshold = self.pipe.config.mask_threshold
         for sample, rgb in zip(samples, predictions, strict=True):
             if self.encoding is Encoding.MASK:
-                values.append(mask_iou(decode_mask(rgb, threshold), sample.value))
+                values.append(100.0 * mask_iou(decode_mask(rgb, threshold), np.asarray(sample.value, bool)))
             elif self.encoding is Encoding.DEPTH:
                 values.append(aligned_absrel(decode_depth(rgb), sample.value, sample.valid))
             elif self.encoding is Encoding.NORMAL:
@@ -764,10 +762,10 @@ class Finetuner:
         if settings.benchmarks:
             benchmarks = list(settings.benchmarks)
         elif self.task is not None:
-            benchmarks = list(DEFAULT_BENCHMARKS[self.task])
+            benchmarks = list(default_benchmarks(self.task))
         else:
             # The user's held-out split (written to <output>/heldout), named as evaluation.benchmarks.user_split does.
-            benchmarks = [f"user:{_slug(settings.name)}-heldout"]
+            benchmarks = [f"{USER_SPLIT_PREFIX}{_slug(settings.name)}-heldout"]
         n = len(self.samples)
         training_data = settings.training_data or (
             f"{n} image/target pairs from the user-supplied folder '{Path(settings.data).name}' "

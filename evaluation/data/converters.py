@@ -36,8 +36,9 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from diception_core.tasks import Task
-from evaluation.data.format import parse_frame, safe_sample_id
+from diception_spec.normals import NormalFrame
+from diception_spec.tasks import Task
+from evaluation.data.format import safe_sample_id
 
 logger = logging.getLogger(__name__)
 
@@ -1111,7 +1112,7 @@ def _normals_conversion(
     read: Callable[[Path, Mapping[str, str]], tuple[np.ndarray, np.ndarray, Path | None]],
 ) -> Conversion:
     root = _require_dir(source)
-    conversion = Conversion(Task.NORMAL, [], normal_frame=parse_frame(frame), description=description)
+    conversion = Conversion(Task.NORMAL, [], normal_frame=NormalFrame.parse(frame).value, description=description)
     rows, conversion.failures = _list_targets(
         root, pattern=normals, images=images, annotations=annotations, pairs=pairs, target_key="normal"
     )
@@ -1137,8 +1138,8 @@ def normals_png(
     pairs: str | os.PathLike[str] | None = None,
     keep_png: bool = True,
 ) -> Conversion:
-    """NYUv2 / ScanNet style normal PNGs in the stated ``frame`` (see ``format.NORMAL_FRAMES``); the PNG is kept
-    byte for byte unless ``keep_png`` is off or the writer converts the frame."""
+    """NYUv2 / ScanNet style normal PNGs in the stated ``frame`` (a ``diception_spec.normals.NormalFrame`` value or
+    alias); the PNG is kept byte for byte unless ``keep_png`` is off or the writer converts the frame."""
 
     def read(path: Path, values: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray, Path | None]:
         _check_file(path)

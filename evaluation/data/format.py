@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 
 FORMAT_NAME = "diception-prepared"
 FORMAT_VERSION = 1
@@ -78,20 +78,6 @@ NORMAL_ENCODINGS = ("npy", "png_u8")
 SUBSAMPLE_MAX_MASKS = 15_000
 SUBSAMPLE_TARGET_MASKS = 10_000
 
-# Normal frames as signs (sx, sy, sz) that map a vector in the frame to the canonical one (x right, y up, z towards
-# the viewer: Marigold / diffusers). Each dataset states its frame; nothing is guessed per image.
-NORMAL_FRAMES: Mapping[str, tuple[int, int, int]] = {
-    "x_right_y_up_z_viewer": (1, 1, 1),  # Marigold, diffusers, OpenGL camera
-    "x_left_y_up_z_viewer": (-1, 1, 1),  # DSINE
-    "x_right_y_down_z_away": (1, -1, -1),  # OpenCV camera
-}
-NORMAL_FRAME_ALIASES: Mapping[str, str] = {
-    "marigold": "x_right_y_up_z_viewer",
-    "opengl": "x_right_y_up_z_viewer",
-    "dsine": "x_left_y_up_z_viewer",
-    "opencv": "x_right_y_down_z_away",
-}
-
 _SAMPLE_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -106,23 +92,6 @@ def parse_family(value: str | Task) -> Task:
         known = ", ".join(t.value for t in FAMILIES)
         raise ValueError(f"family: {task.value!r} has no prepared format; known families: {known}")
     return task
-
-
-def parse_frame(value: str) -> str:
-    """The canonical name of a normal frame (aliases ``marigold``, ``dsine``, ``opencv``, ``opengl`` accepted)."""
-    name = NORMAL_FRAME_ALIASES.get(value, value)
-    if name not in NORMAL_FRAMES:
-        known = ", ".join([*NORMAL_FRAMES, *NORMAL_FRAME_ALIASES])
-        raise ValueError(f"frame: unknown normal frame {value!r}; known frames: {known}")
-    return name
-
-
-def convert_frame(normals: np.ndarray, source: str, target: str) -> np.ndarray:
-    """Re-express normals ``[..., 3]`` given in frame ``source`` in frame ``target`` (sign flips per axis)."""
-    signs = np.asarray(NORMAL_FRAMES[parse_frame(source)], np.float32) * np.asarray(
-        NORMAL_FRAMES[parse_frame(target)], np.float32
-    )
-    return (normals * signs).astype(np.float32, copy=False)
 
 
 def safe_sample_id(value: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from diception_core.tasks import Task
+from diception_spec.normals import NormalFrame, convert_normal_frame
+from diception_spec.tasks import Task
 from evaluation.data.converters import (
     SAMPLE_ERRORS,
     Conversion,
@@ -39,8 +40,6 @@ from evaluation.data.format import (
     atomic_copy,
     atomic_save_npy,
     atomic_write_json,
-    convert_frame,
-    parse_frame,
     subsample_by_images,
 )
 
@@ -114,7 +113,7 @@ def write_normal_sample(
         extra: dict[str, Any] = {"normal_encoding": "png_u8"}
     else:
         normal_rel = f"normal/{sample_id}.npy"
-        sha[normal_rel] = atomic_save_npy(dest / normal_rel, convert_frame(data.normals, source_frame, frame))
+        sha[normal_rel] = atomic_save_npy(dest / normal_rel, convert_normal_frame(data.normals, source_frame, frame))
         valid_rel = f"valid/{sample_id}.npy"
         sha[valid_rel] = atomic_save_npy(dest / valid_rel, data.valid.astype(bool))
         files["valid"] = valid_rel
@@ -163,7 +162,7 @@ def prepare(
             "check --source and the file patterns"
         )
     failures = [Failure(sample_id, reason) for sample_id, reason in conversion.failures]
-    out_frame = parse_frame(out_frame) if out_frame is not None else conversion.normal_frame
+    out_frame = NormalFrame.parse(out_frame).value if out_frame is not None else conversion.normal_frame
     samples = _unique(conversion.samples, failures)
     if out_frame is not None and spec.family is not Task.NORMAL:
         raise ValueError(f"out_frame: only normal formats take a frame; {fmt!r} converts {spec.family.value}")

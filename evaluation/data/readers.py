@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 from evaluation.data.converters import decode_normal_rgb8, decode_rle
 from evaluation.data.format import Failure, Manifest, SampleEntry, sha256_bytes
 

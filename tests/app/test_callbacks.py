@@ -387,7 +387,7 @@ def test_adapter_catalog_lists_local_folders_and_finished_submissions(tmp_path):
     local = _fake_adapter(tmp_path / "adapters" / "sharp-depth")
     (tmp_path / "adapters" / "not-an-adapter").mkdir()
     stored = _fake_adapter(tmp_path / "store" / "ab" / "abcdef")
-    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", lambda: _FakeStore(stored))
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", _FakeStore(stored))
     values = [v for _, v in catalog.choices()]
     assert values == [callbacks.NO_ADAPTER, "local:sharp-depth", "submission:3"]
     assert catalog.resolve("local:sharp-depth")[0] == local
@@ -399,10 +399,11 @@ def test_adapter_catalog_lists_local_folders_and_finished_submissions(tmp_path):
 
 
 def test_adapter_catalog_survives_a_broken_store(tmp_path):
-    def broken():
-        raise RuntimeError("database is down")
+    class Broken:
+        def submissions_frame(self):
+            raise RuntimeError("database is down")
 
-    catalog = callbacks.AdapterCatalog(tmp_path / "missing", broken)
+    catalog = callbacks.AdapterCatalog(tmp_path / "missing", Broken())
     assert catalog.choices() == [("none (base model)", callbacks.NO_ADAPTER)]
 
 
@@ -532,10 +533,38 @@ def test_building_the_page_imports_no_torch(tmp_path):
 
     code = ("import sys, app\n"
             "from diception_app.settings import AppSettings\n"
-            "app.build_demo(AppSettings(model='tiny'), store_factory=None)\n"
+            "app.build_demo(AppSettings(model='tiny'), store=None)\n"
             "print('torch' in sys.modules, 'diffusers' in sys.modules)\n")
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GRADIO_EXAMPLES_CACHE": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_the_app_opens_one_store_and_hands_it_down(tmp_path, monkeypatch):
+    import app
+    from diception_app.serving import configure
+    from diception_app.settings import AppSettings
+    from leaderboard import store as store_module
+
+    monkeypatch.setenv("DICEPTION_LEADERBOARD_DB", str(tmp_path / "board.db"))
+    store = app.open_leaderboard_store()
+    assert isinstance(store, store_module.Store)
+
+    def second_store(*args, **kwargs):
+        raise AssertionError("a second Store was opened")
+
+    monkeypatch.setattr(store_module.Store, "__init__", second_store)
+    settings = AppSettings(model="tiny", adapters_dir=tmp_path / "adapters")
+    demo = app.build_demo(settings, server=configure(settings), store=store)
+    assert demo.diception_context.adapters.store is store
+    store.close()
+
+
+def test_an_unopenable_store_disables_only_the_leaderboard(tmp_path, monkeypatch):
+    import app
+
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("DICEPTION_LEADERBOARD_DB", str(tmp_path / "file" / "board.db"))
+    assert app.open_leaderboard_store() is None

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from diception_app import clicks
-from diception_core.tasks import MAX_POINTS
+from diception_spec.tasks import MAX_POINTS
 
 
 def test_add_undo_clear_round_trip():

@@ -12,7 +12,7 @@ from diception_app.settings import AppSettings
 
 @pytest.fixture(scope="module")
 def demo() -> gr.Blocks:
-    return app.build_demo(AppSettings(model="tiny"), store_factory=None)
+    return app.build_demo(AppSettings(model="tiny"), store=None)
 
 
 def _blocks(demo: gr.Blocks, kind: type) -> list:
@@ -21,7 +21,7 @@ def _blocks(demo: gr.Blocks, kind: type) -> list:
 
 def test_top_level_destinations_and_the_tasks_inside_try(demo):
     main = next(t for t in _blocks(demo, gr.Tabs) if t.elem_id == "main-tabs")
-    assert [c.label for c in main.children] == ["Try", "Compare", "About"]
+    assert [c.label for c in main.children] == ["Try", "Compare", "Leaderboard", "About"]  # no store: a placeholder
     assert main.overflow_behavior == "wrap"
     inner = next(t for t in _blocks(demo, gr.Tabs) if t.elem_id == "task-tabs")
     assert [c.label for c in inner.children] == ["Depth", "Surface normals", "Point segmentation",

@@ -21,7 +21,7 @@ from diception_core.decoders import (
     encode_mask,
     encode_normals,
 )
-from diception_core.tasks import Encoding
+from diception_spec.tasks import Encoding
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -122,8 +122,8 @@ def test_decode_normals_zero_length_gives_zero_not_nan() -> None:
 
 
 def test_unknown_normal_frame_raises_with_known_frames() -> None:
-    with pytest.raises(ValueError, match="frame.*marigold, dsine"):
-        decode_normals(np.zeros((2, 2, 3), np.float32), frame="opencv")
+    with pytest.raises(ValueError, match="frame: unknown normal frame 'x_up'; known frames: .*marigold"):
+        decode_normals(np.zeros((2, 2, 3), np.float32), frame="x_up")
 
 
 # ----------------------------------------------------------------------------------------------------------- mask

@@ -114,7 +114,7 @@ def test_converted_folder_is_self_contained(tiny_model_dir: Path) -> None:
 
 
 def test_prompt_cache_holds_every_fixed_prompt(tiny_pipe: DiceptionPipeline) -> None:
-    from diception_core.tasks import all_fixed_prompts
+    from diception_spec.tasks import all_fixed_prompts
 
     assert set(all_fixed_prompts()) <= set(tiny_pipe.prompt_cache.prompts)
     assert len(all_fixed_prompts()) == 5 + 80 + 1

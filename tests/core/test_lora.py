@@ -10,9 +10,10 @@ import pytest
 import torch
 from peft import LoraConfig
 
-from diception_core.lora import AdapterError, read_adapter_task, write_adapter_folder
+from diception_core.lora import read_adapter_task, write_adapter_folder
 from diception_core.pipeline import CustomTask, DiceptionPipeline
-from diception_core.tasks import Encoding, Task
+from diception_spec.adapter_format import AdapterRefused
+from diception_spec.tasks import Encoding, Task
 
 
 def _image() -> np.ndarray:
@@ -112,12 +113,12 @@ def test_new_task_adapter_uses_its_saved_embedding(pipe, tmp_path) -> None:
 
 def test_adapter_task_file_is_validated(tmp_path) -> None:
     (tmp_path / "diception_task.json").write_text(json.dumps(_task_info(task="teleport")))
-    with pytest.raises(AdapterError, match="unknown task"):
+    with pytest.raises(AdapterRefused, match="task must be one of .*got 'teleport'"):
         read_adapter_task(tmp_path)
 
 
 def test_folder_without_task_file_is_refused(pipe, tmp_path) -> None:
-    with pytest.raises(AdapterError, match="diception_task.json"):
+    with pytest.raises(AdapterRefused, match="diception_task.json"):
         pipe.load_adapter(tmp_path)
 
 

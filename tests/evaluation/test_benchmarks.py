@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 from evaluation import benchmarks as BM
 from evaluation.metrics import METRICS
 from evaluation.protocols import PROTOCOLS

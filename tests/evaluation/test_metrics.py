@@ -60,15 +60,21 @@ def test_iou_matches_numpy_reference_batched() -> None:
 @pytest.mark.parametrize(
     ("pred", "gt", "message"),
     [
-        (np.zeros((4, 4), bool), np.zeros((4, 4), bool), "empty"),
-        (np.ones((4, 4), bool), np.zeros((4, 4), bool), "empty"),
         (np.ones((4, 4), bool), np.ones((4, 5), bool), "shape mismatch"),
+        (np.ones(4, bool), np.ones(4, bool), r"\[\.\.\., H, W\]"),
         (np.ones((4, 4), np.uint8), np.ones((4, 4), bool), "bool"),
     ],
 )
 def test_iou_raises(pred: np.ndarray, gt: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         M.iou(pred, gt)
+
+
+def test_iou_empty_masks_follow_the_one_rule() -> None:
+    empty, full = torch.zeros(4, 4, dtype=torch.bool), torch.ones(4, 4, dtype=torch.bool)
+    assert float(M.iou(empty, empty)) == 1.0  # agree: nothing there
+    assert float(M.iou(full, empty)) == 0.0  # the union is the prediction
+    assert float(M.iou(empty, full)) == 0.0
 
 
 def test_miou_and_miou_at_k() -> None:

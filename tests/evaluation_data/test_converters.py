@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import evaluation.data.prepare as prepare_module
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 from evaluation.data import CorruptSampleError, PreparedDataset, run_prepare
 from evaluation.data.converters import CONVERTERS, ade20k_decode, get_converter
 from evaluation.data.format import MANIFEST_NAME, Manifest

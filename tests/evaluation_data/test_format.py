@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 from evaluation.data.format import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -18,9 +18,7 @@ from evaluation.data.format import (
     atomic_copy,
     atomic_save_npy,
     atomic_write_json,
-    convert_frame,
     parse_family,
-    parse_frame,
     safe_sample_id,
     sha256_file,
     subsample_by_images,
@@ -122,14 +120,7 @@ def test_no_subsampling_at_or_below_the_threshold() -> None:
         subsample_by_images(counts, seed=0, max_masks=0)
 
 
-def test_frames_and_families() -> None:
-    assert parse_frame("dsine") == "x_left_y_up_z_viewer"
-    assert parse_frame("marigold") == "x_right_y_up_z_viewer"
-    with pytest.raises(ValueError, match="known frames"):
-        parse_frame("x_up")
-    n = np.array([[[0.6, 0.0, 0.8]]], np.float32)
-    np.testing.assert_allclose(convert_frame(n, "dsine", "marigold"), [[[-0.6, 0.0, 0.8]]], rtol=1e-6)
-    np.testing.assert_allclose(convert_frame(n, "marigold", "opencv"), [[[0.6, -0.0, -0.8]]], rtol=1e-6)
+def test_families() -> None:
     assert parse_family("depth") is Task.DEPTH
     with pytest.raises(ValueError, match="known families"):
         parse_family("pose")

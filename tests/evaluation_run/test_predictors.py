@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diception_core.tasks import Task
+from diception_spec.tasks import Task
 from evaluation.predictors import (
     DepthAnythingPredictor,
     DiceptionPredictor,

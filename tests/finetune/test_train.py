@@ -23,7 +23,6 @@ from diception_core.finetune.train import (
     aligned_absrel,
     finetune,
     latest_checkpoint,
-    mask_iou,
     mean_angle_deg,
     push_to_hub,
 )
@@ -278,9 +277,6 @@ def test_settings_errors_name_the_flag(tmp_path: Path, changes: dict[str, Any], 
 
 
 def test_metrics_hand_computed() -> None:
-    pred = np.array([[1, 1], [0, 0]], bool)
-    target = np.array([[1, 0], [1, 0]], bool)
-    assert mask_iou(pred, target) == pytest.approx(100 / 3)
     gt = np.array([[0.5, 1.0], [0.25, 2.0]], np.float32)  # disparity
     valid = np.ones_like(gt, bool)
     assert aligned_absrel(3 * gt - 1, gt, valid) == pytest.approx(0.0, abs=1e-9)  # affine-invariant

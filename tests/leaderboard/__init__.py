@@ -91,6 +91,7 @@ def make_result(
             }
             for i, benchmark in enumerate(benchmarks)
         ],
+        "samples": [],
         "failures": [],
     }
 

@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from diception_spec.benchmarks import SA23_DATASETS
+from diception_spec.metrics import METRICS
 from leaderboard import charts, tables
 from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
 
@@ -81,7 +83,7 @@ def test_sam_delta_from_reported_rows(seed: pd.DataFrame) -> None:
 
 def test_sam_delta_computed_from_per_dataset_rows_when_both_models_have_them() -> None:
     rows = []
-    for i, dataset in enumerate(tables.SA23_DATASETS[:5]):
+    for i, dataset in enumerate(SA23_DATASETS[:5]):
         for model, variant, value in (("DICEPTION", "mt", 50 + i), ("SAM", "ViT-H", 48)):
             rows.append(measured_row(entry_id=f"{model}-{variant}", model=model, variant=variant,
                                      task="point_segmentation", benchmark=dataset, metric="miou_1pt",
@@ -187,10 +189,10 @@ def test_heatmap_models_by_datasets_with_the_difference_to_the_specialist(seed: 
 def test_heatmap_for_sa23_falls_back_to_the_reported_differences_to_sam(seed: pd.DataFrame) -> None:
     fig = charts.heatmap(seed, "point_segmentation")
     (diff,) = fig.data
-    assert list(diff.x) == [d for d in tables.SA23_DATASETS if d in set(diff.x)] and len(diff.x) == 23
+    assert list(diff.x) == [d for d in SA23_DATASETS if d in set(diff.x)] and len(diff.x) == 23
     assert list(diff.y) == ["DICEPTION − SAM ViT-H"] and diff.text[0][list(diff.x).index("DRAM")] == "+18.8"
     rows = []
-    for dataset in tables.SA23_DATASETS[:3]:
+    for dataset in SA23_DATASETS[:3]:
         for model, variant, value in (("DICEPTION", "multi-task", 50), ("SAM", "ViT-H", 48), ("HQ-SAM", "ViT-H", 49)):
             rows.append(measured_row(entry_id=f"{model}-{variant}", model=model, variant=variant, value=float(value),
                                      task="point_segmentation", benchmark=dataset, metric="miou_1pt", unit="percent",
@@ -200,7 +202,7 @@ def test_heatmap_for_sa23_falls_back_to_the_reported_differences_to_sam(seed: pd
 
 
 def test_no_internal_ids_or_clipped_titles_in_visible_text(seed: pd.DataFrame) -> None:
-    ids = [m for m in tables.HIGHER_IS_BETTER if "_" in m or m in ("absrel", "rmse")]
+    ids = [m for m in METRICS if "_" in m or m in ("absrel", "rmse")]
     for task in tables.TASKS:
         for key, fig in charts.task_charts(seed, reported_models(), task).items():
             visible = " ".join(_visible_texts(fig))

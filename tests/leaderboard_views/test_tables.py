@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from diception_spec.metrics import METRICS
 from leaderboard import tables
 from leaderboard.tables import TIE_MARK, ViewFilters, parse_share_query, share_query, task_table
 from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
@@ -236,11 +237,11 @@ def test_badges_and_legend_need_no_emoji_font() -> None:
 def test_column_headers_are_human_with_unit_and_direction() -> None:
     assert tables.column_header("miou_1pt") == "1-click mIoU (%) ↑"
     assert tables.column_header("absrel") == "AbsRel ↓"
-    assert tables.column_header("mean_deg") == "Mean angular error (°) ↓"
+    assert tables.column_header("mean_deg") == "Mean angle error (°) ↓"
     assert tables.column_header("within_11.25") == "Within 11.25° (%) ↑"
     assert tables.column_header("brand_new_metric") == "brand_new_metric"  # unknown: the id, no arrow
     assert tables.benchmark_label("nyuv2") == "NYUv2" and tables.benchmark_label("PPDLS") == "PPDLS"
-    assert all(tables.column_header(m) != m for m in tables.HIGHER_IS_BETTER)
+    assert all(tables.column_header(m) != m for m in METRICS)
 
 
 def test_average_keeps_the_interval_of_its_datasets() -> None:

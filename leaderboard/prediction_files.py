@@ -1,21 +1,8 @@
 """Validation of prediction-file submissions (models we cannot run), without torch and without ever opening a pickle.
 
-The layout is the one ``evaluation.predictors.FilesPredictor`` reads (the stored folder is its ``folder``)::
-
-    predictions.json                     required: what the files are (below)
-    README.md                            optional: a model card (UTF-8)
-    depth/<sample_id>.npy                float16/32/64 [H, W]: disparity or depth (``depth_kind``)
-    depth/<sample_id>.png                16-bit grayscale PNG, divided by ``depth_scale`` when scored
-    normal/<sample_id>.npy               float16/32/64 [H, W, 3] unit normals in ``normal_frame``
-    masks/<sample_id>/<mask_id>.png      1-bit or 8-bit grayscale PNG, binary (0/1 or 0/255): one per ground-truth mask
-    masks/<sample_id>/<mask_id>.npy      bool, or uint8 / float with binary values
-
-``predictions.json`` (no other keys; in particular no split: only the public splits of standard benchmarks)::
-
-    {"format_version": 1, "task": "depth", "benchmarks": ["nyuv2"],
-     "depth_kind": "disparity",            # depth only, required: "disparity" (1 = near) or "depth"
-     "depth_scale": 1000,                  # depth only, optional: divisor of 16-bit PNG values (default 1000)
-     "normal_frame": "x_right_y_up_z_viewer"}  # normal only, optional (default Marigold's; aliases accepted)
+The layout, ``predictions.json``'s keys and the defaults are ``diception_spec.prediction_files``'; the stored folder is
+what ``evaluation.predictors.FilesPredictor`` reads. ``predictions.json`` holds no split: only the public splits of
+standard benchmarks are scored.
 
 What is checked, before anything is stored (each refusal names the file and says why):
 
@@ -50,45 +37,30 @@ from typing import IO, Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from diception_spec.benchmarks import benchmark_order
+from diception_spec.normals import NormalFrame
+from diception_spec.prediction_files import (
+    CARD_FILE,
+    DEFAULT_DEPTH_KIND,
+    DEFAULT_DEPTH_SCALE,
+    DEFAULT_NORMAL_FRAME,
+    DEPTH_KINDS,
+    FOLDER_SUFFIXES,
+    FORMAT_VERSION,
+    LAYOUT,
+    METADATA_KEYS,
+    PREDICTIONS_FILE,
+    TASK_FOLDERS,
+    PredictionsRefused,
+)
+from diception_spec.tasks import Task
 from leaderboard import validation as _v
-from leaderboard.tables import SA23_DATASETS, TASKS
 
-FORMAT_VERSION = 1
-PREDICTIONS_FILE = "predictions.json"
-CARD_FILE = "README.md"
 MAX_PREDICTION_BYTES = 2_000_000_000  # all files together, uncompressed
 MAX_PREDICTION_FILES = 250_000  # SA-23 has ~190k ground-truth masks
 MAX_PIXELS = 50_000_000  # per array / image
 MAX_ID_CHARS = 200
-DEFAULT_DEPTH_SCALE = 1000.0  # FilesPredictor's default
-DEPTH_KINDS: tuple[str, ...] = ("disparity", "depth")
-# evaluation.data.format.NORMAL_FRAMES / NORMAL_FRAME_ALIASES (copied: leaderboard imports no evaluation code).
-NORMAL_FRAMES: tuple[str, ...] = ("x_right_y_up_z_viewer", "x_left_y_up_z_viewer", "x_right_y_down_z_away")
-NORMAL_FRAME_ALIASES: Mapping[str, str] = {
-    "marigold": "x_right_y_up_z_viewer",
-    "opengl": "x_right_y_up_z_viewer",
-    "dsine": "x_left_y_up_z_viewer",
-    "opencv": "x_right_y_down_z_away",
-}
-DEFAULT_NORMAL_FRAME = "x_right_y_up_z_viewer"
-
-# The standard benchmarks of IDS.md, public splits only, per task.
-PUBLIC_BENCHMARKS: Mapping[str, tuple[str, ...]] = {
-    "point_segmentation": ("sa23", *SA23_DATASETS),
-    "depth": ("kitti", "nyuv2", "scannet", "diode", "eth3d", "sintel"),
-    "normal": ("nyuv2", "scannet", "diode_indoor", "ibims", "sintel"),
-    "entity_segmentation": ("coco_val2017",),
-    "semantic_segmentation": ("coco_val2017",),
-    "pose": ("coco_val2017",),
-}
-# Tasks FilesPredictor scores, and the sub-folder holding each one's files.
-TASK_FOLDERS: Mapping[str, str] = {"depth": "depth", "normal": "normal", "point_segmentation": "masks"}
-FOLDER_SUFFIXES: Mapping[str, tuple[str, ...]] = {"depth": (".npy", ".png"), "normal": (".npy",),
-                                                  "masks": (".png", ".npy")}  # fmt: skip
 FLOAT_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
-METADATA_KEYS: tuple[str, ...] = ("format_version", "task", "benchmarks", "depth_kind", "depth_scale", "normal_frame")
-LAYOUT = (f"{PREDICTIONS_FILE}, {CARD_FILE}, depth/<sample_id>.npy|.png, normal/<sample_id>.npy, "
-          "masks/<sample_id>/<mask_id>.png|.npy")  # fmt: skip
 
 _ID = re.compile(r"[A-Za-z0-9-](?:[A-Za-z0-9._-]*[A-Za-z0-9-])?")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -97,10 +69,6 @@ _PICKLE_SUFFIXES = tuple(s for s in _v.PICKLE_SUFFIXES if s != ".npy")
 _SCAN_ELEMENTS = 4 * 1024 * 1024
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class PredictionsRefused(ValueError):
-    """A prediction upload breaks the format; the message says which file and why (shown to the submitter)."""
 
 
 def _refuse(file: str, reason: str) -> PredictionsRefused:
@@ -140,9 +108,9 @@ def predictor_options(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """``FilesPredictor`` keyword arguments from a stored submission's metadata (or ``predictions.json``):
     ``depth_kind``, ``depth_scale`` and ``normal_frame``, FilesPredictor's defaults where absent."""
     return {
-        "depth_kind": metadata.get("depth_kind") or DEPTH_KINDS[0],
+        "depth_kind": metadata.get("depth_kind") or DEFAULT_DEPTH_KIND,
         "depth_scale": float(metadata.get("depth_scale") or DEFAULT_DEPTH_SCALE),
-        "normal_frame": metadata.get("normal_frame") or DEFAULT_NORMAL_FRAME,
+        "normal_frame": metadata.get("normal_frame") or DEFAULT_NORMAL_FRAME.value,
     }
 
 
@@ -347,10 +315,12 @@ def _check_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     if meta.get("format_version") != FORMAT_VERSION:
         raise _refuse(f, f"format_version must be {FORMAT_VERSION}, got {meta.get('format_version')!r}")
     task = meta.get("task")
-    if task not in TASKS:
-        raise _refuse(f, f"task {_v._short(str(task), 60)!r} is not a task id; known: {', '.join(TASKS)}")
-    if task not in TASK_FOLDERS:
-        raise _refuse(f, f"prediction files can be scored for {', '.join(TASK_FOLDERS)} only, not {task}")
+    known = [t.value for t in Task]
+    if task not in known:
+        raise _refuse(f, f"task {_v._short(str(task), 60)!r} is not a task id; known: {', '.join(known)}")
+    if Task(task) not in TASK_FOLDERS:
+        scorable = ", ".join(t.value for t in TASK_FOLDERS)
+        raise _refuse(f, f"prediction files can be scored for {scorable} only, not {task}")
     benchmarks = _str_list(meta.get("benchmarks"))
     if not benchmarks:
         raise _refuse(f, "benchmarks must be a non-empty list of benchmark ids")
@@ -372,12 +342,13 @@ def _check_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
             raise _refuse(f, f"depth_scale must be a positive number, got {_v._short(str(scale), 40)!r}")
         out.update(depth_kind=kind, depth_scale=float(scale))
     if task == "normal":
-        frame = meta.get("normal_frame", DEFAULT_NORMAL_FRAME)
-        frame = NORMAL_FRAME_ALIASES.get(frame, frame) if isinstance(frame, str) else frame
-        if frame not in NORMAL_FRAMES:
-            known = ", ".join([*NORMAL_FRAMES, *NORMAL_FRAME_ALIASES])
-            raise _refuse(f, f"normal_frame {_v._short(str(frame), 40)!r} is unknown; known: {known}")
-        out["normal_frame"] = frame
+        frame = meta.get("normal_frame", DEFAULT_NORMAL_FRAME.value)
+        try:
+            out["normal_frame"] = NormalFrame.parse(frame if isinstance(frame, str) else repr(frame)).value
+        except ValueError:
+            known = ", ".join(f.value for f in NormalFrame)
+            raise _refuse(f, f"normal_frame {_v._short(str(frame), 40)!r} is unknown; known: {known} (or an "
+                             "alias: marigold, opengl, dsine, opencv)") from None
     return out
 
 
@@ -389,7 +360,7 @@ def _str_list(value: Any) -> tuple[str, ...]:
 
 def check_benchmarks(task: str, benchmarks: Sequence[str], *, file: str = "benchmarks") -> None:
     """Refuse anything but ``task``'s public benchmark ids (IDS.md); a split or a custom set is never accepted."""
-    allowed = PUBLIC_BENCHMARKS.get(task, ())
+    allowed = benchmark_order(task) if task in {t.value for t in Task} else ()
     for b in benchmarks:
         if b in allowed:
             continue
@@ -447,7 +418,7 @@ def validate_predictions_folder(
         except UnicodeDecodeError:
             raise _refuse(CARD_FILE, "is not UTF-8 text") from None
 
-    task, folder = meta["task"], TASK_FOLDERS[meta["task"]]
+    task, folder = meta["task"], TASK_FOLDERS[Task(meta["task"])]
     predictions = {name: k for name, k in kinds.items() if k[0] not in (PREDICTIONS_FILE, CARD_FILE)}
     for name, (kind, _, _) in predictions.items():
         if kind != folder:
@@ -601,9 +572,7 @@ def validate_predictions_bytes(
 __all__ = [
     "DEPTH_KINDS",
     "FORMAT_VERSION",
-    "NORMAL_FRAMES",
     "PREDICTIONS_FILE",
-    "PUBLIC_BENCHMARKS",
     "TASK_FOLDERS",
     "PredictionsRefused",
     "ValidatedPredictions",

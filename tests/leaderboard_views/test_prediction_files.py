@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from leaderboard import predictions as p
+from diception_spec.benchmarks import benchmark_order
+from leaderboard import prediction_files as p
 from leaderboard import ui
-from leaderboard.predictions import PredictionsRefused
+from leaderboard.prediction_files import PredictionsRefused
 from leaderboard.settings import Settings
 from leaderboard.store import DuplicateSubmission, Store
 from leaderboard.submit import SubmissionError, SubmissionForm, SubmitConfig, submit_predictions
@@ -144,11 +145,11 @@ def test_a_folder_upload_is_copied(tmp_path: Path) -> None:
 
 
 def test_public_benchmarks_follow_ids_md() -> None:
-    assert len(p.PUBLIC_BENCHMARKS["point_segmentation"]) == 24
+    assert len(benchmark_order("point_segmentation")) == 24
     if SA23_CSV.is_file():
         names = [line.split(",")[0] for line in SA23_CSV.read_text().splitlines()[1:] if line.strip()]
-        assert p.PUBLIC_BENCHMARKS["point_segmentation"] == ("sa23", *names)
-    assert set(p.TASK_FOLDERS) == {"depth", "normal", "point_segmentation"}
+        assert benchmark_order("point_segmentation") == ("sa23", *names)
+    assert {t.value for t in p.TASK_FOLDERS} == {"depth", "normal", "point_segmentation"}
 
 
 # --------------------------------------------------------------------------------------------- refusals
@@ -410,7 +411,7 @@ def test_ui_callback_queues_prediction_files(tmp_path: Path, store: Store, confi
 
 def test_submit_tab_offers_prediction_files(config: SubmitConfig) -> None:
     with gr.Blocks():
-        tab = ui.build_submit_tab(lambda: None, config=config, space=False)
+        tab = ui.build_submit_tab(None, config=config, space=False)
     assert tab.components["what"].choices == [(ui.WHAT_ADAPTER, ui.WHAT_ADAPTER),
                                               (ui.WHAT_PREDICTIONS, ui.WHAT_PREDICTIONS)]  # fmt: skip
     assert isinstance(tab.components["predictions_zip"], gr.File)
@@ -428,7 +429,7 @@ def test_submit_kind_toggles_the_inputs() -> None:
 
 def test_importing_predictions_pulls_in_no_torch() -> None:
     code = (
-        "import sys, leaderboard.predictions, leaderboard.submit;"
+        "import sys, leaderboard.prediction_files, leaderboard.submit;"
         "names = ('torch', 'diffusers', 'transformers', 'evaluation', 'diception_core');"
         "heavy = [m for m in names if m in sys.modules];"
         "assert not heavy, heavy"
