@@ -94,7 +94,24 @@
     draw(surface);
   }, true);
 
+  // A refusal appears next to the Run button: bring it into view if it is not (the button may sit at the screen's
+  // edge when clicked). Only when its text changes, so the page never fights the user's scrolling.
+  const refusals = new Map(); // element -> last text seen
+  function showRefusals() {
+    for (const box of document.querySelectorAll(".run-refusal")) {
+      const text = box.textContent.trim();
+      if (refusals.get(box) === text) continue;
+      refusals.set(box, text);
+      if (!text || !box.offsetParent) continue;
+      // The box sits right above its Run button ("<prefix>-refusal" / "<prefix>-run"): show both.
+      const run = document.getElementById(box.id.replace(/-refusal$/, "-run"));
+      if (run) run.scrollIntoView({block: "nearest", behavior: "auto"});
+      box.scrollIntoView({block: "nearest", behavior: "auto"});
+    }
+  }
+
   function tick() {
+    showRefusals();
     for (const surface of document.querySelectorAll(".click-surface")) {
       if (!surface.id) continue;
       // A provisional marker is done once the server's points have grown past the count it was made at.

@@ -48,9 +48,8 @@ EXAMPLES_LABEL = "Examples: a click fills the input and runs it with the current
 SETTINGS_SECTION = "Settings"
 # What each task tab says above its input: what the picture shows (the task specs describe the raw outputs).
 TASK_INTROS: Mapping[Task, str] = {
-    Task.DEPTH: ("Relative depth (affine-invariant disparity, not metric). The picture is colour-mapped: "
-                 "**red = near, blue = far** (colour bar under the result); the downloads hold the disparity "
-                 "itself (1 = near)."),
+    Task.DEPTH: ("Relative depth (not metric), colour-mapped: **red = near, blue = far** (colour bar under the "
+                 "result); the downloads hold the disparity itself (1 = near)."),
     Task.NORMAL: "Surface normals as colours: right = red, up = green, towards you = blue.",
     Task.POINT_SEGMENTATION: ("Upload a photo (or pick an example), **click on the object** in it (up to "
                               f"{MAX_POINTS} points), then Run: one mask for the clicked object."),
