@@ -44,7 +44,7 @@ POSITIVE_ONLY = (f"Click on the object in the image: each click adds a positive 
                  "size.")  # fmt: skip
 EXAMPLE_POINTS = {"street.jpg": "[[300, 340], [300, 420]]", "tabletop.jpg": "[[190, 300]]",
                   "corridor.jpg": "[[380, 430]]"}  # fmt: skip
-EXAMPLES_LABEL = "Examples: a click fills the input and runs it with the current settings"
+EXAMPLES_LABEL = "Examples (a click runs one with the current settings)"
 SETTINGS_SECTION = "Settings"
 # What each task tab says above its input: what the picture shows (the task specs describe the raw outputs).
 TASK_INTROS: Mapping[Task, str] = {
@@ -297,7 +297,7 @@ def depth_colour_bar(prefix: str) -> gr.HTML:
 
 def build_result_panel(prefix: str, *, point_cloud: bool = False, colour_bar: bool = False) -> ResultPanel:
     slider = gr.ImageSlider(label="Input / result (drag to compare)", type="numpy", interactive=False,
-                            elem_id=f"{prefix}-result")
+                            elem_id=f"{prefix}-result", max_height=340)
     if colour_bar:
         depth_colour_bar(prefix)
     notes = gr.Markdown(elem_id=f"{prefix}-notes", elem_classes=["result-notes"])

@@ -223,9 +223,11 @@ def wait_for_text(page: Any, selector: str, pattern: str, timeout: float = RUN_T
 def set_number(page: Any, elem_id: str, value: float | str) -> None:
     """Type ``value`` into a slider's or number's box (opening the Settings section if it is closed)."""
     number = page.locator(f"#{elem_id} input[type=number]").first
-    if not number.is_visible():
+    try:
+        number.wait_for(state="visible", timeout=3000)  # the page may still be rendering
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: the section is closed
         page.locator("#settings-panel button.label-wrap").first.click()
-    number.wait_for(state="visible")
+        number.wait_for(state="visible")
     for _ in range(20):  # a section renders its content on opening; retry until the value sticks
         number.fill(str(value))
         number.press("Tab")
