@@ -27,6 +27,7 @@ from diception_spec.models import Provenance
 from leaderboard import tables
 
 SELF_SUBMITTED = Provenance.SELF_SUBMITTED.value
+MAX_ROWS_PER_TABLE = 100  # the rest: search, filter or download (a page of 1,000 rows x 40 datasets is 3 MB)
 
 
 def _aggregates(task: str) -> tuple[str, ...]:
@@ -57,7 +58,7 @@ def _interval(low: Any, high: Any) -> str:
     return "" if lo is None or hi is None else f"{format_score(lo)}–{format_score(hi)}"
 
 
-def _details(row: pd.Series) -> str:
+def _details(row: dict[str, Any]) -> str:
     parts = []
     if isinstance(row.get("model_type"), str) and row["model_type"]:
         parts.append(row["model_type"])
@@ -89,7 +90,7 @@ def _score_header(table: pd.DataFrame, rank_by: str, components: Sequence[str]) 
             f'<small>{escape(what)} · 95% CI</small></th>')  # fmt: skip
 
 
-def _model_cell(row: pd.Series) -> str:
+def _model_cell(row: dict[str, Any]) -> str:
     name = f'<span class="lb-name">{escape(str(row.get("model", "")))}</span>'
     variant = row.get("variant")
     if isinstance(variant, str) and variant:
@@ -98,7 +99,7 @@ def _model_cell(row: pd.Series) -> str:
     label = tables.PROVENANCE_BADGES.get(provenance, provenance)
     badge = f'<span class="lb-badge lb-{escape(provenance.replace(" ", "-"))}">{escape(label)}</span>' if label else ""
     flags = row.get("flags")
-    flag = f'<span class="lb-flag">{escape(str(flags))}</span>' if flags else ""  # "⚠ trained on: ..."
+    flag = f'<span class="lb-flag">{escape(str(flags))}</span>' if isinstance(flags, str) and flags else ""
     return f'<td class="lb-model">{name}<div class="lb-tags">{badge}{flag}</div></td>'
 
 
@@ -115,8 +116,8 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
         head.append(f'<th class="lb-bench" title="{escape(tip)}">{escape(tables.benchmark_label(b))}</th>')
     head.append('<th class="lb-details" title="model type, denoising steps, guidance, evaluation tier">Details</th>')
     body = []
-    for _, row in rows.iterrows():
-        rank = "" if pd.isna(row.get("rank")) else str(int(row["rank"]))
+    for row in rows.head(MAX_ROWS_PER_TABLE).to_dict(orient="records"):
+        rank = "" if _number(row.get("rank")) is None else str(int(row["rank"]))
         tie = ('<span class="lb-tie" title="the 95% interval overlaps the row above: not a clear win">≈</span>'
                if row.get("tie") else "")  # fmt: skip
         score = row.get(rank_by)
@@ -126,7 +127,7 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
                    if row.get("provenance") == "reported" else "")  # fmt: skip
         cells = [f'<td class="lb-rank">{rank}{tie}</td>', _model_cell(row),
                  f'<td class="lb-score"><b>{format_score(score)}</b>{ci_html}</td>']  # fmt: skip
-        flags = str(row.get("flags") or "")
+        flags = row.get("flags") if isinstance(row.get("flags"), str) else ""
         for b in benchmarks:
             interval = _interval(row.get(b + tables.CI_LOW), row.get(b + tables.CI_HIGH))
             tip = f"{tables.benchmark_label(b)}: {format_score(row.get(b))}" + (f", 95% CI {interval}" if interval
@@ -135,8 +136,12 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
             cells.append(f'<td class="lb-bench" title="{escape(tip)}">{format_score(row.get(b))}{mark}</td>')
         cells.append(f'<td class="lb-details">{escape(_details(row))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if len(rows) > MAX_ROWS_PER_TABLE:
+        more = (f'<p class="lb-more">Showing the first {MAX_ROWS_PER_TABLE} of {len(rows)} entries: search or filter '
+                "to narrow the table, or download it whole (CSV / JSON below).</p>")  # fmt: skip
     return ('<div class="lb-scroll"><table class="lb-table"><thead><tr>' + "".join(head) + "</tr></thead><tbody>"
-            + "".join(body) + "</tbody></table></div>")  # fmt: skip
+            + "".join(body) + "</tbody></table></div>" + more)  # fmt: skip
 
 
 def board_html(table: pd.DataFrame) -> str:

@@ -77,3 +77,13 @@ def test_format_score(value, text) -> None:  # noqa: ANN001
 
 def test_empty_view() -> None:
     assert "No results match this view" in board_html.board_html(tables.task_table(tables.empty_results(), "depth"))
+
+
+def test_a_long_table_shows_its_first_rows_and_says_where_the_rest_is() -> None:
+    from benchmarks.bench_leaderboard import synthetic_results
+
+    table = tables.task_table(synthetic_results(150, 3), "depth", protocol="genpercept-affine",
+                              provenances=["reported", "measured"])
+    (group,) = _groups(board_html.board_html(table))
+    assert group.count("<tr>") == board_html.MAX_ROWS_PER_TABLE + 1  # the header row too
+    assert f"first {board_html.MAX_ROWS_PER_TABLE} of {len(table)} entries" in group and "download" in group
