@@ -665,7 +665,7 @@ def check_adapter_request(
 
     check_model(server)
     if not adapter:
-        raise InputError("No adapter: pick one in the list (local adapter folders and scored leaderboard "
+        raise InputError("No adapter: pick one in Settings → Adapter (local adapter folders and scored leaderboard "
                          f"submissions; put folders in `{adapters.adapters_dir}`).", "adapter", "No adapter")
     rgb = check_image(image, max_pixels(server))
     run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)

@@ -279,7 +279,7 @@ class ResultPanel:
         return values
 
 
-def depth_colour_bar(prefix: str) -> gr.HTML:
+def depth_colour_bar(prefix: str, *, visible: bool = True) -> gr.HTML:
     """The depth picture's colour scale, near to far, from the same colour map that draws it."""
     import numpy as np
 
@@ -291,7 +291,7 @@ def depth_colour_bar(prefix: str) -> gr.HTML:
         f'<div class="depth-colour-bar" role="img" aria-label="depth colour scale: red is near, blue is far">'
         f'<span>near</span><div class="bar" style="background: linear-gradient(to right, {stops})"></div>'
         "<span>far</span></div>",
-        elem_id=f"{prefix}-colour-bar", padding=False,
+        elem_id=f"{prefix}-colour-bar", padding=False, visible=visible,
     )  # fmt: skip
 
 
@@ -577,8 +577,10 @@ def build_compare_tab(ctx: AppContext) -> None:
                 with gr.Row():
                     ours = gr.Image(label="DICEPTION", interactive=False, elem_id="compare-ours", min_width=200)
                     theirs = gr.Image(label="Specialist", interactive=False, elem_id="compare-theirs", min_width=200)
-                depth_colour_bar("compare")
+                colour_bar = depth_colour_bar("compare", visible=False)  # the depth comparison's colour scale
                 details = gr.JSON(label="Models, settings and seconds", elem_id="compare-details")
+        mode.change(lambda m: gr.update(visible=m == COMPARE_DEPTH), inputs=[mode], outputs=[colour_bar],
+                    queue=False, show_progress="hidden", api_visibility="private")
 
         def validate(image, mode, points, steps, guidance, seed, randomize_seed) -> None:  # noqa: ANN001
             callbacks.check_compare_request(server, image, mode, points, steps, guidance, seed, randomize_seed)
