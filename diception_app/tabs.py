@@ -561,14 +561,14 @@ def build_compare_tab(ctx: AppContext) -> None:
                     "segmentation, **Depth Anything V2** for depth.", elem_classes=["task-intro"])
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                image = _image_input("compare", clickable=True)
+                # What to compare first; the examples under the image set it too (street: SAM, corridor: depth).
                 mode = checked_by_the_app(gr.Radio(list(COMPARE_MODES), value=COMPARE_SAM, label="Comparison",
-                                                   elem_id="compare-mode", render=False))
+                                                   elem_id="compare-mode"))
+                image = _image_input("compare", clickable=True)
                 points = points_box("compare")
                 examples = _examples([[example_path("street.jpg"), COMPARE_SAM, EXAMPLE_POINTS["street.jpg"]],
                                       [example_path("corridor.jpg"), COMPARE_DEPTH, "[]"]],
-                                     [image, mode, points], "compare", shown=[0, 1])
-                mode.render()
+                                     [image, mode, points], "compare", shown=[0])
                 build_click_widget(image, points, "compare")
                 with gr.Row(equal_height=True):
                     steps, guidance, seed, randomize = _steps_guidance_seed(defaults, "compare")
