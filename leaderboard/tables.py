@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from diception_spec.benchmarks import BENCHMARKS, aggregate_members, benchmark_order, is_ranked_benchmark
-from diception_spec.metrics import METRICS, TASK_MAIN_METRICS, UNIT_SYMBOLS
+from diception_spec.metrics import METRICS, TASK_MAIN_METRICS
 from diception_spec.models import Provenance
 from diception_spec.tasks import TASK_SPECS, Task
 from leaderboard.schema import PROVENANCES, RESULT_COLUMNS
@@ -82,20 +82,13 @@ BADGE_LEGEND: str = (
 
 # Short names for column headers and axes, of the benchmark ids that are not already names (the SA-23 ids are the
 # datasets' own names); the spec's ``BenchmarkSpec.title`` (the long name) goes in the tooltip.
-_BENCHMARK_NAMES: Mapping[str, str] = {
-    "sa23": "SA-23", "kitti": "KITTI", "nyuv2": "NYUv2", "scannet": "ScanNet", "diode": "DIODE", "eth3d": "ETH3D",
-    "sintel": "Sintel", "diode_indoor": "DIODE indoor", "ibims": "iBims-1", "coco_val2017": "COCO val2017",
-}  # fmt: skip
 
 
 def metric_label(metric_id: str) -> str:
     """The metric's human label with its unit (``diception_spec.metrics``), e.g. ``"1-click mIoU (%)"``,
     ``"AbsRel"``; the id when unknown."""
     spec = METRICS.get(metric_id)
-    if spec is None:
-        return metric_id
-    symbol = UNIT_SYMBOLS.get(spec.unit, spec.unit)
-    return f"{spec.label} ({symbol})" if symbol else spec.label
+    return spec.label_with_unit if spec is not None else metric_id
 
 
 def column_header(metric_id: str) -> str:
@@ -106,8 +99,10 @@ def column_header(metric_id: str) -> str:
 
 
 def benchmark_label(benchmark_id: str) -> str:
-    """A benchmark's short display name (``"nyuv2"`` -> ``"NYUv2"``); SA-23 dataset ids are already names."""
-    return _BENCHMARK_NAMES.get(benchmark_id, benchmark_id)
+    """A benchmark's short display name from the spec (``"nyuv2"`` -> ``"NYUv2"``); SA-23 ids are names already,
+    an unknown id stays as it is."""
+    names = {spec.display_name for (_, name), spec in BENCHMARKS.items() if name == benchmark_id}
+    return names.pop() if len(names) == 1 else benchmark_id
 
 
 def benchmark_title(task: str, benchmark_id: str) -> str:
