@@ -28,8 +28,8 @@ import math
 import os
 import re
 import stat
+import tokenize
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -204,10 +204,12 @@ def _read_npy_header(path: Path, label: str) -> tuple[tuple[int, ...], np.dtype,
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             else:
                 raise _refuse(label, f".npy format version {version} is not accepted (1.0 or 2.0)")
-        except ValueError as exc:
-            if isinstance(exc, PredictionsRefused):
-                raise
-            raise _refuse(label, f"unreadable .npy header ({exc})") from None
+        except PredictionsRefused:
+            raise
+        # numpy evaluates the header as a Python literal: a hostile one fails in the tokenizer or the parser.
+        except (ValueError, SyntaxError, tokenize.TokenError, TypeError, RecursionError, MemoryError, OverflowError,
+                EOFError) as exc:
+            raise _refuse(label, f"unreadable .npy header ({_v._short(str(exc), 80)})") from None
         offset = fh.tell()
     return tuple(int(d) for d in shape), dtype, offset
 
@@ -479,39 +481,33 @@ def extract_predictions_zip(
         if why and "zip" not in why:
             raise PredictionsRefused(f"{Path(zip_file).name}: {why}; upload a .zip of the prediction folder")
     dest = _v._prepare_dest(dest_dir)
-    try:
-        with zipfile.ZipFile(zip_file) as archive:
-            infos = archive.infolist()
-            if len(infos) > max_files:
-                raise PredictionsRefused(f"the zip has {len(infos):,} entries; at most {max_files:,}")
-            members: list[tuple[list[str], zipfile.ZipInfo]] = []
-            for info in infos:
-                parts = _v._zip_member_name(info)
-                if parts and not info.is_dir():
-                    members.append((parts, info))
-            if not members:
-                raise PredictionsRefused("the zip is empty; it needs predictions.json and the prediction files")
-            tops = {parts[0] for parts, _ in members}
-            layout_tops = {PREDICTIONS_FILE, CARD_FILE, *FOLDER_SUFFIXES}
-            strip = 1 if len(tops) == 1 and not tops & layout_tops and all(len(p) > 1 for p, _ in members) else 0
-            chosen = [(parts[strip:], info) for parts, info in members]
-            for rel, _ in chosen:
-                classify_path(rel)
-            _check_unique([rel for rel, _ in chosen])
-            declared = sum(info.file_size for _, info in chosen)
-            if declared > max_bytes:
-                raise PredictionsRefused(f"the zip expands to {declared:,} bytes; the limit is {max_bytes:,}")
-            budget = max_bytes
-            for rel, info in chosen:
-                target = dest.joinpath(*rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src:
-                    chunks = iter(lambda src=src: src.read(1 << 20), b"")
-                    budget -= _v._write_new(target, chunks, limit=min(budget, info.file_size), name="/".join(rel))
-    except zipfile.BadZipFile as exc:
-        raise PredictionsRefused(f"not a valid zip archive ({exc})") from None
-    except (zlib.error, NotImplementedError, EOFError) as exc:
-        raise PredictionsRefused(f"the zip cannot be extracted ({exc})") from None
+    with _v.open_zip(zip_file) as archive:
+        infos = archive.infolist()
+        if len(infos) > max_files:
+            raise PredictionsRefused(f"the zip has {len(infos):,} entries; at most {max_files:,}")
+        members: list[tuple[list[str], zipfile.ZipInfo]] = []
+        for info in infos:
+            parts = _v._zip_member_name(info)
+            if parts and not info.is_dir():
+                members.append((parts, info))
+        if not members:
+            raise PredictionsRefused("the zip is empty; it needs predictions.json and the prediction files")
+        tops = {parts[0] for parts, _ in members}
+        layout_tops = {PREDICTIONS_FILE, CARD_FILE, *FOLDER_SUFFIXES}
+        strip = 1 if len(tops) == 1 and not tops & layout_tops and all(len(p) > 1 for p, _ in members) else 0
+        chosen = [(parts[strip:], info) for parts, info in members]
+        for rel, _ in chosen:
+            classify_path(rel)
+        _check_unique([rel for rel, _ in chosen])
+        declared = sum(info.file_size for _, info in chosen)
+        if declared > max_bytes:
+            raise PredictionsRefused(f"the zip expands to {declared:,} bytes; the limit is {max_bytes:,}")
+        budget = max_bytes
+        for rel, info in chosen:
+            target = dest.joinpath(*rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            chunks = _v.zip_chunks(archive, info, "/".join(rel))
+            budget -= _v._write_new(target, chunks, limit=min(budget, info.file_size), name="/".join(rel))
     return dest
 
 

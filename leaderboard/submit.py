@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from diception_spec.errors import Refused
+from diception_spec.errors import Refused, public_text
 from leaderboard.orm import SubmissionKind
 from leaderboard.prediction_files import (
     MAX_PREDICTION_BYTES,
@@ -212,7 +212,8 @@ def fetch_hub_adapter(
         try:
             total = sum(sizes(repo_id, revision, list(ADAPTER_FILES), token).values())
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
-            raise SubmissionError(f"could not list {repo_id}@{revision[:12]} on the Hub: {exc}") from None
+            log.warning("listing %s@%s on the Hub failed: %r", repo_id, revision, exc)
+            raise SubmissionError(f"could not list {repo_id}@{revision[:12]} on the Hub: {_hub_reason(exc)}") from None
         if total > max_total_bytes:
             limit = f"{max_total_bytes:,}"
             raise AdapterRefused(f"the adapter files total {total:,} bytes on the Hub; the limit is {limit}")
@@ -224,11 +225,23 @@ def fetch_hub_adapter(
             )  # fmt: skip
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
-        raise SubmissionError(f"could not download {repo_id}@{revision[:12]} from the Hub: {exc}") from None
+        log.warning("downloading %s@%s from the Hub failed: %r", repo_id, revision, exc)
+        why = _hub_reason(exc)
+        raise SubmissionError(f"could not download {repo_id}@{revision[:12]} from the Hub: {why}") from None
     files = [folder / name for name in ADAPTER_FILES if (folder / name).is_file() and not (folder / name).is_symlink()]
     if not files:
         raise SubmissionError(f"{repo_id}@{revision[:12]} has none of the adapter files ({', '.join(ADAPTER_FILES)})")
     return files
+
+
+def _hub_reason(exc: BaseException) -> str:
+    """What a submitter may see of a failed Hub call: the Hub's own message, never this server's paths (a local
+    file error says only that the server could not store the files)."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if isinstance(exc, HfHubHTTPError | LocalEntryNotFoundError | ValueError):
+        return public_text(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__, limit=300)
+    return "the server could not store the files; try again later"
 
 
 def _reconcile_form(

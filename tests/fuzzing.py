@@ -51,3 +51,13 @@ def value_or_refusal(parse: Callable[[], Any], refusal: type[BaseException]) -> 
     except refusal as exc:
         assert str(exc).strip(), f"{type(exc).__name__} without a message"
         return exc
+
+
+def assert_public(text: str) -> None:
+    """Text shown to a submitter holds no absolute path, no host name and no traceback."""
+    import re
+    import socket
+
+    assert "Traceback" not in text, text
+    assert not re.search(r"(?<![\w.:/])/(?:tmp|srv|home|root|var|usr|etc|work|data)\b", text), text
+    assert not re.search(rf"\b{re.escape(socket.gethostname())}\b", text), text
