@@ -18,13 +18,18 @@ def _parse_cli_points(text: str | None) -> list[list[float]] | None:
         return None
     text = text.strip()
     if text.startswith("["):
-        return json.loads(text)
+        from .points import parse_points
+
+        return parse_points(text).tolist()
     points = []
     for pair in text.split(";"):
         parts = [p.strip() for p in pair.split(",")]
         if len(parts) != 2:
             raise ValueError(f"--points: {pair!r} is not 'x,y'; use e.g. --points \"412,230;455,260\"")
-        points.append([float(parts[0]), float(parts[1])])
+        try:
+            points.append([float(parts[0]), float(parts[1])])
+        except ValueError:
+            raise ValueError(f"--points: {pair[:40]!r} is not two numbers 'x,y'") from None
     return points
 
 

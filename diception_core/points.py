@@ -7,15 +7,17 @@ for a point and 0 for an empty slot; the coordinate order is a model setting (``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from diception_spec.errors import Refused
+from diception_spec.json_input import parse_json
 from diception_spec.tasks import MAX_POINTS
 
+MAX_POINTS_JSON_CHARS = 10_000  # a JSON point prompt; 5 points need fewer than 100
 PointsLike = str | Sequence[Sequence[float]] | np.ndarray | torch.Tensor | None
 
 
@@ -32,15 +34,15 @@ def parse_points(points: PointsLike) -> np.ndarray:
         if not text:
             return np.zeros((0, 2), dtype=np.float64)
         try:
-            points = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"points: not valid JSON ({err.msg}); expected e.g. [[412, 230], [455, 260]]") from None
+            points = parse_json(text, name="points", max_bytes=MAX_POINTS_JSON_CHARS)
+        except Refused as err:
+            raise Refused(f"{err}; expected e.g. [[412, 230], [455, 260]]") from None
     if isinstance(points, torch.Tensor):
         points = points.detach().cpu().numpy()
     try:
         array = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"points: expected a list of [x, y] pairs, got {_short(points)}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
+        raise ValueError(f"points: expected a list of [x, y] pairs of numbers, got {_short(points)}") from None
     if array.size == 0:
         return np.zeros((0, 2), dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != 2:
@@ -106,8 +108,8 @@ def is_point_set_list(points: Any) -> bool:
     """True when ``points`` is a list of point sets ([[[x, y], ...], ...]) rather than one point set."""
     if isinstance(points, str):
         try:
-            points = json.loads(points)
-        except json.JSONDecodeError:
+            points = parse_json(points, name="points", max_bytes=MAX_POINTS_JSON_CHARS)
+        except Refused:
             return False
     if isinstance(points, torch.Tensor | np.ndarray):
         return points.ndim == 3

@@ -3,14 +3,16 @@ assertion every parser of user input must pass: it returns a value or raises the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-# A few seconds per test on a shared 2-core machine; no `.hypothesis/` folder left behind.
-FUZZ = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# A few seconds per test on a shared 2-core machine (FUZZ_EXAMPLES=600 for a deeper local run); no example database.
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "50")), deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 # JSON-like values, nested a little.
 json_values = st.recursive(
