@@ -14,19 +14,24 @@ A worker, in outline::
 
     store, worker_id = Store(), new_worker_id()
     while True:
-        job = store.claim_next(worker_id, lease_seconds=600)
+        job = store.claim_next(worker_id)  # a ClaimedJob, leased for settings.lease_seconds
         if job is None:
             time.sleep(10)
             continue
         try:
-            result = score(job)  # calls store.renew_lease(job["submission_id"], worker_id) now and then
-            store.finish_submission(job["submission_id"], worker_id, result)
+            result = score(job)  # calls store.renew_lease(job.submission_id, worker_id) every job.lease_seconds / 3
+            store.finish_submission(job.submission_id, worker_id, result)
         except LeaseLost:
             pass  # someone else owns it now; drop the work
-        except ValidationError as exc:  # the submission's fault: tell the submitter, no retry
-            store.fail_submission(job["submission_id"], worker_id, str(exc))
-        except Exception as exc:  # ours (out of memory, lost GPU): retry while attempts remain
-            store.fail_submission(job["submission_id"], worker_id, f"scoring error: {exc}", retry=True)
+        except Refused as exc:  # the submission's fault: tell the submitter, no retry
+            store.fail_submission(job.submission_id, worker_id, str(exc))
+        except Exception:  # the host's (a bug, out of memory, a lost GPU): retried while attempts remain
+            store.fail_submission(job.submission_id, worker_id, "the scoring host failed", retry=True)
+
+Every failure reason passes through ``diception_spec.errors.public_text`` before it is stored: the submitter sees it.
+Results of untrained weights (``model.untrained`` in the result JSON: the tiny preset) are refused
+(:class:`UntrainedResult`) unless every score is on an unranked benchmark (the ``synthetic`` smoke benchmark).
+Deleting a submission removes its stored files (under ``settings.submissions_dir``) too.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ import re
 import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -48,8 +56,11 @@ from sqlalchemy import Integer, Select, String, and_, delete, func, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from diception_spec.benchmarks import is_ranked_benchmark
+from diception_spec.errors import Refused, public_text
 from diception_spec.results import FORMAT_VERSION as RESULT_FORMAT_VERSION
 from diception_spec.results import validate_result
+from leaderboard import storage
 from leaderboard.db import READ_ONLY, create_store_engine, normalise_url, schema_lock, upgrade
 from leaderboard.orm import (
     Benchmark,
@@ -88,7 +99,7 @@ MODEL_COLUMNS: tuple[str, ...] = (
 _QUOTA_WINDOW = timedelta(hours=24)
 
 
-class SubmissionRefused(ValueError):
+class SubmissionRefused(Refused):
     """A submission was not accepted; the message is meant for the submitter."""
 
 
@@ -102,6 +113,41 @@ class DuplicateSubmission(SubmissionRefused):
     def __init__(self, message: str, existing_id: int) -> None:
         super().__init__(message)
         self.existing_id = existing_id
+
+
+class UntrainedResult(ValueError):
+    """A result of untrained (random) weights on a ranked benchmark: never stored as measured. The host's fault
+    (a worker or a run started with the tiny preset), not the submitter's."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A submission a worker holds a lease on (``Store.claim_next``); everything scoring it needs."""
+
+    submission_id: int
+    kind: str  # "adapter" | "predictions"
+    name: str
+    submitter: str
+    task: str
+    benchmarks: tuple[str, ...]
+    tier: str
+    content_hash: str
+    storage_path: str | None
+    hub_repo: str | None
+    hub_revision: str | None
+    attempts: int  # claims so far, this one included
+    max_attempts: int
+    worker_id: str
+    lease_seconds: float  # the lease granted; renew well before it runs out
+    started_at: datetime
+    lease_expires_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # what validation recorded (predictor options, ...)
+
+
+FAILURE_EXHAUSTED = (
+    "scoring stopped without finishing {attempts} times (the scoring host crashed or timed out, not a problem with "
+    "the submission); giving up"
+)
 
 
 class LeaseLost(RuntimeError):
@@ -300,6 +346,13 @@ def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -
                 "note": str(score.get("note") or ""),
             }
         )
+    if model.get("untrained"):
+        ranked = sorted({s["benchmark"] for s in parsed_scores if is_ranked_benchmark(s["benchmark"])})
+        if ranked:
+            raise UntrainedResult(
+                f"result['model']['untrained']: scores of untrained (random) weights are never stored for ranked "
+                f"benchmarks ({', '.join(ranked[:5])}); score real weights, or use the unranked smoke benchmark"
+            )
     details = {k: v for k, v in result.items() if k not in {"scores", "model", "settings", "run", "format_version"}}
     return {
         "model_name": _require_str(model, "name", "result['model']"),
@@ -696,15 +749,17 @@ class Store:
 
     # --- queue -------------------------------------------------------------------------------------------------
 
-    def claim_next(self, worker_id: str, *, lease_seconds: float | None = None) -> dict[str, Any] | None:
+    def claim_next(self, worker_id: str, *, lease_seconds: float | None = None) -> ClaimedJob | None:
         """Atomically claim the oldest pending submission, or a running one whose lease expired; None if idle.
 
-        The claim increments ``attempts``; a running submission whose lease expired after ``max_attempts`` claims is
+        The lease lasts ``lease_seconds`` (default ``settings.lease_seconds``: ``DICEPTION_LEASE_SECONDS``). The
+        claim increments ``attempts``; a running submission whose lease expired after ``max_attempts`` claims is
         marked failed here instead of being claimed again.
         """
         if not worker_id:
             raise ValueError("worker_id must be a non-empty string unique to the worker process")
-        lease = timedelta(seconds=self.settings.lease_seconds if lease_seconds is None else lease_seconds)
+        seconds = float(self.settings.lease_seconds if lease_seconds is None else lease_seconds)
+        lease = timedelta(seconds=seconds)
         max_attempts = self.settings.max_attempts
         now = utcnow()
         with self._session.begin() as session:
@@ -722,8 +777,7 @@ class Store:
                     .where(Submission.id.in_(exhausted_ids))
                     .values(
                         status=SubmissionStatus.FAILED,
-                        failure_reason=f"scoring stopped without finishing {max_attempts} times (the worker "
-                        "crashed or timed out); giving up",
+                        failure_reason=FAILURE_EXHAUSTED.format(attempts=max_attempts),
                         finished_at=now,
                         worker_id=None,
                         lease_expires_at=None,
@@ -759,7 +813,13 @@ class Store:
             sub.finished_at = None
             sub.lease_expires_at = now + lease
             session.flush()
-            return self._submission_dict(session, sub)
+            return ClaimedJob(
+                submission_id=sub.id, kind=_value(sub.kind), name=sub.name, submitter=sub.submitter, task=sub.task,
+                benchmarks=tuple(sub.benchmarks or ()), tier=_value(sub.tier), content_hash=sub.content_hash,
+                storage_path=sub.storage_path, hub_repo=sub.hub_repo, hub_revision=sub.hub_revision,
+                attempts=sub.attempts, max_attempts=max_attempts, worker_id=worker_id, lease_seconds=seconds,
+                started_at=now, lease_expires_at=now + lease, metadata=dict(sub.extra or {}),
+            )  # fmt: skip
 
     def renew_lease(self, submission_id: int, worker_id: str, *, lease_seconds: float | None = None) -> bool:
         """Extend the lease; False if this worker no longer holds it (then it must stop and not write results)."""
@@ -815,10 +875,11 @@ class Store:
         logger.info("submission %d finished by %s (run %d)", submission_id, worker_id, run_id)
         return run_id
 
-    def fail_submission(self, submission_id: int, worker_id: str, reason: str, *, retry: bool = False) -> None:
-        """Record a failure with a reason the submitter can act on; with ``retry`` it goes back to pending while
-        attempts remain. Raises ``LeaseLost`` if the worker no longer holds the submission."""
-        reason = (reason or "").strip() or "unknown error"
+    def fail_submission(self, submission_id: int, worker_id: str, reason: str, *, retry: bool = False) -> str:
+        """Record a failure with a reason the submitter can act on (passed through ``public_text``: no server path,
+        host name or traceback); with ``retry`` it goes back to pending while attempts remain. Returns the new
+        status, ``"pending"`` or ``"failed"``. Raises ``LeaseLost`` if the worker no longer holds the submission."""
+        reason = public_text(reason or "") or "unknown error"
         now = utcnow()
         with self._session.begin() as session:
             sub = self._held(session, submission_id, worker_id)
@@ -833,7 +894,9 @@ class Store:
                 sub.failure_reason = (
                     f"{reason} (gave up after {sub.attempts} attempts)" if retry else reason
                 )
-        logger.info("submission %d failed (%s, retry=%s): %s", submission_id, worker_id, retry, reason)
+            status = _value(sub.status)
+        logger.info("submission %d failed (%s, retry=%s, now %s): %s", submission_id, worker_id, retry, status, reason)
+        return status
 
     # --- results -----------------------------------------------------------------------------------------------
 
@@ -977,9 +1040,24 @@ class Store:
         logger.info("admin: submission %d hidden=%s", submission_id, hidden)
 
     def admin_delete(self, submission_id: int, admin_token: str) -> None:
-        """Delete a submission with its runs and scores (uploaded files are the caller's to remove)."""
+        """Delete a submission with its runs, its scores and its stored files (its folder under
+        ``settings.submissions_dir``; a folder anywhere else is left alone and logged). A worker still scoring it
+        loses its lease and cannot write. The files go under the content hash's lock, so an identical submission
+        arriving meanwhile either is refused as a duplicate or finds no folder and stores its own."""
         self._require_admin(admin_token)
-        with self._session.begin() as session:
-            session.delete(self._admin_get(session, submission_id))
-            touch_board(session)
-        logger.info("admin: submission %d deleted", submission_id)
+        with self._read() as session:
+            sub = self._admin_get(session, submission_id)
+            storage_path, content_hash = sub.storage_path, sub.content_hash
+        root = self.settings.submissions_dir
+        has_files = bool(storage_path) and storage.stored_folder(root, content_hash).resolve() == \
+            Path(storage_path).resolve()
+        with storage.content_lock(root, content_hash) if has_files else nullcontext():
+            with self._session.begin() as session:
+                session.delete(self._admin_get(session, submission_id))
+                touch_board(session)
+            removed = storage.remove_stored(root, storage_path) if has_files else False
+        if storage_path and not has_files:
+            logger.warning("admin: submission %d's files at %s are outside %s; left in place", submission_id,
+                           storage_path, root)
+        logger.info("admin: submission %d deleted (stored files %s)", submission_id,
+                    "removed" if removed else "none")
