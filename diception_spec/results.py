@@ -6,7 +6,7 @@ Schema (``format_version`` 1; the leaderboard store reads exactly these top-leve
     {
       "format_version": 1,
       "model": {"name", "variant", "kind": "diception|sam|depth-anything|files",
-                "model_type": "generalist|specialist", "revision"},
+                "model_type": "generalist|specialist", "revision", "untrained"?: bool},
       "settings": {"steps", "guidance", "seed", "tier", "protocols": {"<task>/<benchmark>": "<protocol>"},
                    "benchmarks": [{"task", "benchmark", "version", "data_revision", "protocol", "protocol_version",
                                    "alignment"?, "aggregation"?, "frame"?, "members"?, "n_items"}],
@@ -22,6 +22,10 @@ Schema (``format_version`` 1; the leaderboard store reads exactly these top-leve
 :data:`RUN_FIELDS` lists the fields that describe the run itself rather than its outcome (when, where, how long, how
 many processes, what came from the cache); :func:`comparable` drops exactly those, so a resumed or sharded run can
 be compared with a plain one.
+
+``model.untrained`` is true for random weights (the tiny presets): such a result exercises the machinery only, and
+the leaderboard store never ranks it (it refuses it unless every score is on an unranked benchmark). Every predictor
+writes it; a result without it (written before it existed) counts as trained.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def validate_result(result: Mapping[str, Any]) -> Mapping[str, Any]:
         _require(model, key, "result['model']")
     if model["kind"] not in KINDS:
         raise ValueError(f"result['model']['kind']: expected one of {', '.join(KINDS)}, got {model['kind']!r}")
+    if "untrained" in model and not isinstance(model["untrained"], bool):
+        raise ValueError(f"result['model']['untrained']: expected a bool, got {model['untrained']!r}")
     if model["model_type"] not in MODEL_TYPES:
         raise ValueError(f"result['model']['model_type']: expected one of {', '.join(MODEL_TYPES)}, got "
                          f"{model['model_type']!r}")
