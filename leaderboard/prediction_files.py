@@ -17,7 +17,8 @@ What is checked, before anything is stored (each refusal names the file and says
    for depth, ...), with at least one sample.
 4. Contents: ``.npy`` headers are parsed first and object (pickled) dtypes refused before any data is read, then read
    with ``allow_pickle=False``; dtypes and ndim per kind; finite values (no NaN / Inf); masks binary and of one
-   shape per sample; PNG modes per kind; at most ``MAX_PIXELS`` pixels per array.
+   shape per sample; PNG modes per kind; at most ``MAX_PIXELS`` pixels per array; the size a benchmark fixes
+   (``BenchmarkSpec.prediction_size``: KITTI's 352 x 1216 crop), refused otherwise with the size expected.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from diception_spec.benchmarks import benchmark_order
+from diception_spec.benchmarks import benchmark_order, get_benchmark
 from diception_spec.normals import NormalFrame
 from diception_spec.prediction_files import (
     CARD_FILE,
@@ -374,6 +375,25 @@ def check_benchmarks(task: str, benchmarks: Sequence[str], *, file: str = "bench
         raise _refuse(file, f"{why}; allowed: {', '.join(allowed)}")
 
 
+def expected_size(task: str, benchmarks: Sequence[str], *, file: str = PREDICTIONS_FILE) -> tuple[int, int] | None:
+    """The (height, width) every prediction of an upload must have: a benchmark's fixed ``prediction_size`` (KITTI's
+    352 x 1216 crop), or ``None`` (each prediction has its sample's image size, which only scoring can check).
+
+    An upload covering a fixed-size benchmark together with benchmarks of another size is refused: its files could
+    not be told apart (sample ids are not tagged with their benchmark).
+    """
+    sizes = {b: get_benchmark(task, b).prediction_size for b in benchmarks}
+    fixed = {b: s for b, s in sizes.items() if s is not None}
+    if not fixed:
+        return None
+    if len(set(sizes.values())) > 1:
+        b, (h, w) = next(iter(fixed.items()))
+        others = ", ".join(x for x in benchmarks if sizes[x] != (h, w))
+        raise _refuse(file, f"{b} predictions have a fixed size ({h} x {w}, the benchmark's crop) and {others} "
+                            "predictions the size of each image; submit them as separate uploads")  # fmt: skip
+    return next(iter(fixed.values()))
+
+
 # --------------------------------------------------------------------------------------------- entry points
 
 
@@ -428,6 +448,7 @@ def validate_predictions_folder(
     if not predictions:
         raise PredictionsRefused(f"no prediction files: a {task} submission needs at least one file in {folder}/")
 
+    size = expected_size(task, meta["benchmarks"])
     dtypes: set[str] = set()
     mask_shapes: dict[str, tuple[int, ...]] = {}
     for name, (kind, sample_id, _) in predictions.items():
@@ -438,6 +459,9 @@ def validate_predictions_folder(
         else:
             shape = _check_png(files[name], label, kind)
             dtypes.add("png")
+        if size is not None and tuple(shape[:2]) != size:
+            raise _refuse(label, f"is {shape[0]} x {shape[1]} (height x width); {', '.join(meta['benchmarks'])} "
+                                 f"predictions must be {size[0]} x {size[1]} (the benchmark's crop)")  # fmt: skip
         if kind == "masks":
             first = mask_shapes.setdefault(sample_id, shape[:2])
             if shape[:2] != first:
@@ -574,6 +598,7 @@ __all__ = [
     "ValidatedPredictions",
     "check_benchmarks",
     "classify_path",
+    "expected_size",
     "extract_predictions_zip",
     "predictor_options",
     "validate_predictions_bytes",
