@@ -128,8 +128,9 @@ def leftovers(root: str | Path) -> list[str]:
     for path in sorted(base.rglob("*")):
         rel = path.relative_to(base)
         parts = rel.parts
+        prefix = len(parts) == 1 and len(parts[0]) == 2 and path.is_dir() and any(path.iterdir())
         stored = len(parts) >= 2 and len(parts[0]) == 2 and parts[1].startswith(parts[0]) and not \
             parts[1].startswith(".")
-        if not stored:
+        if not (prefix or stored):
             out.append(rel.as_posix())
     return out

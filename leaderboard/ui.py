@@ -33,6 +33,7 @@ import gradio as gr
 import pandas as pd
 
 from diception_spec.benchmarks import benchmark_order
+from diception_spec.errors import Refused
 from leaderboard import charts, tables
 from leaderboard.prediction_files import PredictionsRefused
 from leaderboard.schema import PROVENANCES
@@ -432,6 +433,9 @@ def submissions_table(store: Any, submitter: str | None) -> pd.DataFrame:
     return out.sort_values("#", ascending=False, kind="stable").reset_index(drop=True)
 
 
+SERVER_ERROR = "**Not submitted**: the server failed (not a problem with the submission); please try again later."
+
+
 def run_submission(
     store: Any, config: SubmitConfig, form: SubmissionForm, submitter: str, *, download: Any = None, sizes: Any = None
 ) -> tuple[bool, str]:
@@ -446,10 +450,11 @@ def run_submission(
         return False, f"**Refused** (adapter files): {exc}"
     except PredictionsRefused as exc:
         return False, f"**Refused** (prediction files): {exc}"
-    except SubmissionError as exc:
+    except Refused as exc:  # SubmissionError, the store's SubmissionRefused (duplicate, quota), ...
         return False, f"**Refused**: {exc}"
-    except ValueError as exc:  # the store's SubmissionRefused (duplicate, quota) and argument errors
-        return False, f"**Refused**: {exc}"
+    except Exception:  # the server's fault: the traceback goes to the log, never to the page
+        log.exception("submission by %s failed on the server", submitter)
+        return False, SERVER_ERROR
     wait = ""
     try:
         frame = store.submissions_frame(submitter=submitter)
