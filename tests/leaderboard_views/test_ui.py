@@ -11,6 +11,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from diception_spec.errors import Refused
 from leaderboard import submit, tables, ui
 from leaderboard.schema import SUBMISSION_COLUMNS
 from leaderboard.submit import SubmissionForm, SubmitConfig
@@ -19,8 +20,8 @@ from tests.leaderboard_views import measured_row, reported_models, reported_resu
 from tests.leaderboard_views.test_validation import BASE_ID, BASE_REV, TINY, make_adapter
 
 
-class DuplicateSubmission(ValueError):
-    """Stands in for leaderboard.store.DuplicateSubmission (a SubmissionRefused, i.e. a ValueError)."""
+class DuplicateSubmission(Refused):
+    """Stands in for leaderboard.store.DuplicateSubmission (a SubmissionRefused, i.e. a Refused)."""
 
 
 class FakeStore:
