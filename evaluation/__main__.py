@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from diception_spec.benchmarks import TIERS
+from diception_spec.errors import Refused
+from diception_spec.json_input import parse_json
 from diception_spec.models import ModelKind
 
 logger = logging.getLogger("evaluation")
@@ -102,8 +104,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"--option: expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     try:
-        return key.strip(), json.loads(value)  # numbers, booleans, lists
-    except json.JSONDecodeError:
+        return key.strip(), parse_json(value, name=f"--option {key.strip()}")  # numbers, booleans, lists
+    except Refused:
         return key.strip(), value  # a plain string (a path or a pattern)
 
 
@@ -276,6 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         logger.error("%s", message)
+        return 2
+    except RuntimeError as exc:  # a model that cannot be loaded: one line saying what to do (no torch import here)
+        loading = sys.modules.get("diception_core.loading")
+        if loading is None or not isinstance(exc, loading.ModelLoadError):
+            raise
+        logger.error("%s", exc)
         return 2
 
 

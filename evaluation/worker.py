@@ -106,8 +106,9 @@ class LeaseKeeper:
 def fetch_adapter(job: ClaimedJob, download_dir: Path) -> Path:
     """The submission's adapter folder: its stored folder, or its Hub repo downloaded at the pinned commit.
 
-    A stored folder that is gone is the host's problem (``FileNotFoundError``, retried); a submission with neither
-    a folder nor a pinned Hub commit cannot be scored (``Refused``)."""
+    A stored folder that is gone is the host's problem (``FileNotFoundError``, retried), as is a failed download; a
+    submission with neither a folder nor a pinned Hub commit, or whose repo or commit is gone from the Hub, cannot
+    be scored (``Refused``)."""
     if job.storage_path:
         folder = Path(job.storage_path)
         if not folder.is_dir():
@@ -116,9 +117,14 @@ def fetch_adapter(job: ClaimedJob, download_dir: Path) -> Path:
     if not job.hub_repo or not job.hub_revision:
         raise Refused("the submission has neither stored files nor a Hub repo pinned to a commit")
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     target = download_dir / f"submission-{job.submission_id}"
-    return Path(snapshot_download(repo_id=job.hub_repo, revision=job.hub_revision, local_dir=target))
+    try:
+        return Path(snapshot_download(repo_id=job.hub_repo, revision=job.hub_revision, local_dir=target))
+    except (RepositoryNotFoundError, RevisionNotFoundError):  # gone, made private or gated: retrying cannot help
+        raise Refused(f"{job.hub_repo}@{job.hub_revision[:12]} is no longer available on the Hub (deleted, made "
+                      "private or gated); submit it again once it is public") from None
 
 
 _TASK_IDS = frozenset(t.value for t in Task)

@@ -60,3 +60,9 @@ def test_an_adapter_is_named_and_typed_before_the_weights_load(fresh_tiny_pipe, 
     assert deferred.adapter_name == loaded.adapter_name == "my_adapter" and "my_adapter" in fresh_tiny_pipe.adapters
     assert not deferred._source.loaded
     assert "my_adapter" in deferred.pipe.adapters  # loaded with the weights
+
+
+def test_a_missing_model_is_one_line_and_exit_2(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    code = main(["run", "--model", "diception", "--model-id", "./no/such/model", "--benchmarks", "synthetic",
+                 "--out", str(tmp_path / "r.json")])  # fmt: skip
+    assert code == 2 and "no model folder at ./no/such/model" in caplog.text and "Traceback" not in caplog.text

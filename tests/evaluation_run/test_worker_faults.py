@@ -291,3 +291,18 @@ def test_a_worker_with_untrained_weights_fails_ranked_jobs_as_the_hosts_fault(tm
     sub = store.get_submission(sid)
     assert sub["status"] == "failed" and "scoring host failed (UntrainedResult" in sub["failure_reason"]
     assert store.results_frame().empty
+
+
+def test_a_hub_repo_gone_from_the_hub_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from evaluation.worker import fetch_adapter
+    from tests.evaluation_run.test_worker import _job, claimed
+
+    def gone(**kwargs: object) -> str:
+        raise RepositoryNotFoundError("404 Client Error: Repository Not Found for url", response=None)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", gone)
+    with pytest.raises(Refused, match="alice/lora@aaaaaaaaaaaa is no longer available on the Hub"):
+        fetch_adapter(claimed(_job(1, hub_repo="alice/lora", hub_revision="a" * 40)), tmp_path)
