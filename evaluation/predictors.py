@@ -165,12 +165,19 @@ class DeferredPipeline:
     def __init__(self, model: str | Path, *, device: str | torch.device | None = None,
                  dtype: torch.dtype | str | None = None) -> None:  # fmt: skip
         from diception_core.config import DiceptionConfig
-        from diception_core.loading import _resolve_dtype, resolve_device, resolve_model_folder
+        from diception_core.loading import resolve_model_folder
+        from diception_core.tiny import tiny_model_folder
 
-        self.folder = resolve_model_folder(model)
+        try:  # where the device / dtype rules live once the loader refactor (diception_core.runtime) lands
+            from diception_core.runtime import resolve_device, resolve_dtype  # type: ignore[import-not-found]
+        except ImportError:
+            from diception_core.loading import _resolve_dtype as resolve_dtype
+            from diception_core.loading import resolve_device
+
+        self.folder = tiny_model_folder() if str(model) == "tiny" else resolve_model_folder(model)
         self.config = DiceptionConfig.load(self.folder)
         self.device = resolve_device(device)
-        self.dtype = _resolve_dtype(self.device, dtype)
+        self.dtype = resolve_dtype(self.device, dtype)
         self._pipe: Any = None
 
     @property

@@ -49,7 +49,7 @@ def _mkdir(folder: Path) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return
-        except FileNotFoundError:  # a parent was removed between its creation and ours
+        except (FileNotFoundError, FileExistsError):  # a parent (or the folder) was removed while we created it
             continue
     folder.mkdir(parents=True, exist_ok=True)
 

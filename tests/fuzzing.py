@@ -16,7 +16,8 @@ FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "50")), deadlin
 
 # JSON-like values, nested a little.
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )

@@ -294,6 +294,7 @@ def test_a_worker_with_untrained_weights_fails_ranked_jobs_as_the_hosts_fault(tm
 
 
 def test_a_hub_repo_gone_from_the_hub_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -301,7 +302,9 @@ def test_a_hub_repo_gone_from_the_hub_is_refused(tmp_path: Path, monkeypatch: py
     from tests.evaluation_run.test_worker import _job, claimed
 
     def gone(**kwargs: object) -> str:
-        raise RepositoryNotFoundError("404 Client Error: Repository Not Found for url", response=None)
+        request = httpx.Request("GET", "https://huggingface.co/api/models/alice/lora")
+        raise RepositoryNotFoundError("404 Client Error: Repository Not Found", response=httpx.Response(404,
+                                                                                                   request=request))
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", gone)
     with pytest.raises(Refused, match="alice/lora@aaaaaaaaaaaa is no longer available on the Hub"):
