@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from diception_spec.adapter_format import folder_content_hash
 from diception_spec.models import ModelKind
 from diception_spec.normals import CANONICAL_FRAME, NormalFrame, convert_normal_frame
 from diception_spec.prediction_files import (
@@ -183,9 +184,12 @@ class DiceptionPredictor(_Unsupported):
         sets_per_call: int = 8,
         name: str = "DICEPTION",
         variant: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         cfg = pipe.config
         self.pipe = pipe
+        # What the model was loaded from ("tiny", a folder, a Hub id), recorded so the run can be repeated verbatim.
+        self.model_id = str(model_id) if model_id is not None else str(getattr(pipe, "model_folder", "") or "")
         self.steps = int(cfg.default_steps if steps is None else steps)
         self.guidance = float(cfg.default_guidance if guidance is None else guidance)
         self.seed = int(cfg.default_seed if seed is None else seed)
@@ -195,6 +199,7 @@ class DiceptionPredictor(_Unsupported):
         self.adapter_path = None if adapter is None else str(adapter)
         self.adapter_scale = float(adapter_scale)
         self.adapter_name: str | None = None
+        self.adapter_sha256 = None if adapter is None else folder_content_hash(adapter)  # the exact weights
         self.tasks = frozenset({Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION})
         self._task_for: dict[Task, Any] = {t: t for t in self.tasks}
         if adapter is not None:
@@ -216,6 +221,7 @@ class DiceptionPredictor(_Unsupported):
             "settings": {
                 "steps": self.steps, "guidance": self.guidance, "seed": self.seed,
                 "adapter": self.adapter_path, "adapter_scale": self.adapter_scale if self.adapter_path else None,
+                "adapter_sha256": self.adapter_sha256, "model_id": self.model_id,
                 "resolution": int(cfg.resolution), "dtype": str(self.pipe.dtype).replace("torch.", ""),
             },
         }
@@ -610,7 +616,8 @@ class FilesPredictor(_Unsupported):
             "model": {"name": self.name, "variant": self.variant, "kind": self.kind, "model_type": self.model_type,
                       "revision": ""},
             "settings": {"steps": None, "guidance": None, "seed": None, "predictions": str(self.folder),
-                         "depth_kind": self.depth_output, "normal_frame": self.normal_frame},
+                         "depth_kind": self.depth_output, "depth_scale": self.depth_scale,
+                         "normal_frame": self.normal_frame},
         }
 
     def _find(self, sub: str, stem: str, suffixes: Sequence[str]) -> Path:
@@ -698,7 +705,7 @@ def build_predictor(
 
         dtype = opts.pop("dtype", None)
         pipe = DiceptionPipeline.from_pretrained(model or "tiny", device=device, dtype=dtype)
-        return DiceptionPredictor(pipe, **opts)
+        return DiceptionPredictor(pipe, model_id=model or "tiny", **opts)
     if kind == "sam":
         if model in (None, "tiny"):
             return SamPredictor.tiny(device=device, **opts) if model == "tiny" else SamPredictor.from_pretrained(

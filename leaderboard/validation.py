@@ -30,7 +30,6 @@ Every refusal raises ``AdapterRefused`` with a message saying which file and exa
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
@@ -68,6 +67,7 @@ from diception_spec.adapter_format import (
     AdapterTask,
     parse_task_file,
 )
+from diception_spec.adapter_format import content_hash as _content_hash  # also prediction_files' file sets
 from diception_spec.benchmarks import USER_SPLIT_PREFIX, benchmark_order
 from diception_spec.json_input import parse_json_object
 
@@ -353,17 +353,6 @@ def _list_folder(root: Path) -> dict[str, Path]:
     if missing:
         raise AdapterRefused(f"missing {', '.join(missing)} (required: {', '.join(REQUIRED_FILES)})")
     return files
-
-
-def _content_hash(files: Mapping[str, Path]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        path = files[name]
-        digest.update(name.encode("utf-8") + b"\0" + path.stat().st_size.to_bytes(8, "little"))
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_small(name: str, path: Path, limit: int) -> bytes:
