@@ -19,8 +19,9 @@ Schema (``format_version`` 1; the leaderboard store reads exactly these top-leve
       "failures": [{"task", "benchmark", "sample_id", "reason"}],
       "thumbnails"?: {"media_type", "max_side", "per_dataset", "bytes",
                       "items": [{"task", "benchmark", "sample_id", "mask_id", "metric", "value", "rank", "position",
-                                 "width", "height", "input", "truth", "prediction"}],
-                      "dropped": [{"task", "benchmark", "sample_id", "mask_id", "rank", "position", "reason"}]}
+                                 "width", "height", "input", "truth", "prediction", "note"?}],
+                      "dropped": [{"task", "benchmark", "sample_id", "mask_id", "rank", "position", "reason"}],
+                      "skipped"?: [{"task", "benchmark", "reason"}]}
     }
 
 Additions within format version 1 (all optional, so results written before them still validate):
@@ -34,7 +35,9 @@ Additions within format version 1 (all optional, so results written before them 
 - ``thumbnails``: small images of the worst and best items of every dataset by its main metric (see
   :data:`THUMBNAIL_ROLES`, :data:`THUMBNAIL_MAX_SIDE`, :data:`THUMBNAIL_MAX_BYTES`); images are base64 strings of
   ``media_type`` files. ``rank`` is ``"worst"`` or ``"best"``, ``position`` 0 is the worst (best) item; ``dropped``
-  lists the items left out to stay within the byte budget. Thumbnails are pictures of outcomes, not outcomes:
+  lists the items left out (over the byte budget, or not drawable), ``skipped`` the datasets drawn on purpose not
+  at all (a submitter's own split, prediction files); ``note`` says when the item predicted again differs from the
+  scored one. Thumbnails are pictures of outcomes, not outcomes:
   :func:`comparable` ignores them.
 
 :data:`RUN_FIELDS` lists the fields that describe the run itself rather than its outcome (when, where, how long, how
