@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from diception_spec.results import THUMBNAILS_PER_DATASET
 from evaluation.runner import SyntheticOptions, default_cache_dir, run_evaluation
 
 logger = logging.getLogger("evaluation.worker")
@@ -210,7 +211,7 @@ class Worker:
 
         return DiceptionPredictor(
             self._pipe_for_jobs(), steps=self.steps, guidance=self.guidance, adapter=adapter, name=str(job["name"]),
-            variant="adapter",
+            variant="adapter", model_id=self.base_model,
         )
 
     def _release(self, predictor: Any) -> None:
@@ -234,7 +235,7 @@ class Worker:
                 predictor, _benchmark_names(job, self.data_root), tier=str(job.get("tier") or "standard"),
                 data_root=self.data_root,
                 cache_dir=self.cache_dir / f"submission-{job['submission_id']}", synthetic=self.synthetic,
-                progress=False,
+                progress=False, thumbnails=THUMBNAILS_PER_DATASET,  # the board's gallery (none for prediction files)
             )
         finally:
             self._release(predictor)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from diception_spec.results import THUMBNAIL_MAX_SIDE, THUMBNAIL_ROLES, decode_thumbnail
 from leaderboard.orm import Result, RunSamples, RunThumbnail
+from leaderboard.schema import SAMPLE_COLUMNS
 
 __all__ = [
     "SAMPLE_COLUMNS",
@@ -43,8 +44,6 @@ __all__ = [
     "write_thumbnails",
 ]
 
-# One row per (run, task, dataset, item, metric): the long form of run_samples that the views take.
-SAMPLE_COLUMNS: tuple[str, ...] = ("run_id", "task", "benchmark", "sample_id", "mask_id", "metric", "value")
 # The keys of one thumbnail dict as read_thumbnails returns it (images as bytes under their role).
 THUMBNAIL_FIELDS: tuple[str, ...] = (
     "run_id", "task", "benchmark", "sample_id", "mask_id", "metric", "value", "rank", "position", "media_type",
