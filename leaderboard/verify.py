@@ -489,7 +489,7 @@ def compare_entries(
     else the first they share) with a bootstrap interval, and the items where they disagree most.
 
     ``samples``: ``Store.run_samples_frame`` of both entries' runs. Returns ``datasets`` (``COMPARE_COLUMNS``:
-    the rows' values, ``difference`` = value_a - value_b, ``ci_low`` / ``ci_high`` of the difference or None without
+    the rows' values, ``difference`` = value_a - value_b, ``ci_low`` / ``ci_high`` of the difference, NaN without
     per-sample values on both sides, ``paired``, item counts, ``better`` ("A", "B" or "" when equal) by the metric's
     direction, ``clear`` when the interval excludes 0, ``note``), ``disagreements`` (``DISAGREEMENT_COLUMNS``: per
     paired dataset its ``top`` items by |A - B|, largest first) and ``notes``. Raises ``KeyError`` for an unknown
@@ -558,7 +558,8 @@ def compare_entries(
     return {
         "entry_a": entry_a, "entry_b": entry_b, "metric": metric,
         "unit": first.unit if first else None,
-        "datasets": pd.DataFrame(out_rows, columns=list(COMPARE_COLUMNS)),
+        "datasets": pd.DataFrame(out_rows, columns=list(COMPARE_COLUMNS)).astype(
+            {"ci_low": "float64", "ci_high": "float64", "n_a": "Int64", "n_b": "Int64"}),
         "disagreements": pd.DataFrame(disagreements, columns=list(DISAGREEMENT_COLUMNS)),
         "notes": notes,
     }
