@@ -23,6 +23,7 @@ import base64
 import json
 import logging
 import platform
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -150,8 +151,11 @@ def bench_thumbnails(datasets: int, per_dataset: int) -> tuple[dict[str, Any], l
     noise_records = [{"task": "point_segmentation", "benchmark": n, "sample_id": f"noise{k}", "mask_id": "0",
                       "values": {"points": [[512.0, 512.0]]}, "metrics": {"miou_5pt_random": float(k)}}
                      for n in names for k in range(2 * per_dataset)]
+    quiet = logging.getLogger("evaluation.gallery")
+    level, quiet.level = quiet.level, logging.ERROR  # noise predictions differ from the made-up scores: expected
     worst = render_thumbnails(Noise(), [GalleryDataset(spec, "random-points", n, NoiseSource()) for n in names],
                               noise_records, per_dataset=per_dataset)
+    quiet.setLevel(level)
     report = {
         "origin": origin,
         "max_side_px": rendered["max_side"],
@@ -243,13 +247,15 @@ def bench_store(runs: int, items: int, thumbnails: list[dict[str, Any]], repeats
     copy = snapshot(db, work / "snapshot.db")
     views["sqlite_snapshot_s"] = round(time.perf_counter() - start, 2)
     size = db.stat().st_size
+    with sqlite3.connect(db) as conn:  # bytes per table and index (SQLite's dbstat)
+        tables = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 6"))
     report = {
         "runs": runs, "entries": entries, "items_per_run": items,
         "record_ms_per_run": round(1000 * record_s / runs, 1),
         "runs_with_thumbnails": len(sizes), "thumbnail_bytes_per_run_max": int(sizes["bytes"].max()),
         "thumbnail_bytes_total": int(sizes["bytes"].sum()), "budget_bytes_per_run": THUMBNAIL_MAX_BYTES,
         "within_budget": bool(sizes["bytes"].max() <= THUMBNAIL_MAX_BYTES),
-        "database_bytes": size, "database_bytes_per_run": round(size / runs),
+        "database_bytes": size, "database_bytes_per_run": round(size / runs), "largest_tables_bytes": tables,
         "snapshot_bytes": copy.stat().st_size,
         "views": views,
     }

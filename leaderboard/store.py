@@ -230,6 +230,9 @@ def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -
         )
     details = {k: v for k, v in result.items()
                if k not in {"scores", "model", "settings", "run", "format_version", "thumbnails"}}
+    # Per-item metric values live in run_samples (leaderboard.run_data); the details keep the raw values only.
+    details["samples"] = [{k: v for k, v in s.items() if k != "metrics"} if isinstance(s, Mapping) else s
+                          for s in details.get("samples") or []]
     return {
         "model_name": _require_str(model, "name", "result['model']"),
         "variant": str(model.get("variant") or ""),

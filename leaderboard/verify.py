@@ -203,17 +203,15 @@ def command_text(argv: Sequence[str]) -> str:
     return shlex.join(list(argv))
 
 
-def entry_commands(
-    results: pd.DataFrame, entry_id: str, runs: Mapping[int, Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """One record per run behind ``entry_id``: ``run_id``, ``benchmarks`` (task/benchmark of the entry's rows it
-    backs), ``argv`` and ``command`` (None when there is none) and ``reason`` (why not, else ""). [] for an entry
-    with no run (reported rows). Raises ``KeyError`` for an unknown entry."""
-    rows = _rows(results, entry_id)
+def _commands_of(entry_id: str, rows: pd.DataFrame, runs: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for run_id in _run_ids(rows):
-        mine = rows[pd.to_numeric(rows["run_id"], errors="coerce") == run_id]
-        pairs = list(dict.fromkeys(zip(mine["task"].astype(str), mine["benchmark"].astype(str), strict=True)))
+    by_run: dict[int, list[tuple[str, str]]] = {}
+    for run_id, task, benchmark in zip(rows["run_id"].tolist(), rows["task"].tolist(), rows["benchmark"].tolist(),
+                                       strict=True):
+        if run_id is not None and not pd.isna(run_id):
+            by_run.setdefault(int(run_id), []).append((str(task), str(benchmark)))
+    for run_id in sorted(by_run):
+        pairs = list(dict.fromkeys(by_run[run_id]))
         record: dict[str, Any] = {"run_id": run_id, "benchmarks": [f"{t}/{b}" for t, b in pairs], "argv": None,
                                   "command": None, "reason": ""}
         run = runs.get(run_id)
@@ -229,19 +227,32 @@ def entry_commands(
     return out
 
 
+def entry_commands(
+    results: pd.DataFrame, entry_id: str, runs: Mapping[int, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One record per run behind ``entry_id``: ``run_id``, ``benchmarks`` (task/benchmark of the entry's rows it
+    backs), ``argv`` and ``command`` (None when there is none) and ``reason`` (why not, else ""). [] for an entry
+    with no run (reported rows). Raises ``KeyError`` for an unknown entry."""
+    return _commands_of(entry_id, _rows(results, entry_id), runs)
+
+
+def _per_entry(table: pd.DataFrame, results: pd.DataFrame, line: Any) -> list[str]:
+    """``line(entry_id, rows)`` for every row of ``table`` (results grouped once), "" for unknown entries."""
+    if not len(table):
+        return []
+    wanted = set(table["entry_id"].astype(str))
+    lines = {str(e): line(str(e), rows) for e, rows in results[results["entry_id"].isin(wanted)].groupby(
+        "entry_id", sort=False)}
+    return [lines.get(str(e), "") for e in table["entry_id"]]
+
+
 def reproduce_column(table: pd.DataFrame, results: pd.DataFrame,
                      runs: Mapping[int, Mapping[str, Any]]) -> pd.DataFrame:
     """``table`` (any frame with ``entry_id``, e.g. ``tables.task_table``) with a ``reproduce`` column: the entry's
     command(s), one per line, "" where there is none; for the CSV / JSON export. ``attrs`` are kept."""
     out = table.copy()
-    commands: dict[str, str] = {}
-    for entry_id in dict.fromkeys(out["entry_id"].astype(str)) if len(out) else []:
-        try:
-            records = entry_commands(results, entry_id, runs)
-        except KeyError:
-            records = []
-        commands[entry_id] = "\n".join(r["command"] for r in records if r["command"])
-    out[REPRODUCE_COLUMN] = [commands.get(str(e), "") for e in out["entry_id"]] if len(out) else []
+    out[REPRODUCE_COLUMN] = _per_entry(out, results, lambda e, rows: "\n".join(
+        r["command"] for r in _commands_of(e, rows, runs) if r["command"]))
     out.attrs = dict(table.attrs)
     return out
 
@@ -287,8 +298,10 @@ def entry_provenance(results: pd.DataFrame, entry_id: str,
     self-submitted rows: ``run_id``, ``provenance``, ``worker_id``, ``hardware``, ``date``, ``started_at``,
     ``finished_at``, ``code_version``, ``git_commit``, ``submission_id``, ``submitter``, ``benchmarks``). Raises
     ``KeyError`` for an unknown entry."""
-    rows = _rows(results, entry_id)
-    runs = runs or {}
+    return _provenance_of(entry_id, _rows(results, entry_id), runs or {})
+
+
+def _provenance_of(entry_id: str, rows: pd.DataFrame, runs: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     citations: dict[str, dict[str, Any]] = {}
     reported = rows[rows["provenance"] == Provenance.REPORTED.value]
     for source, group in reported.groupby("source", sort=False):
@@ -297,8 +310,9 @@ def entry_provenance(results: pd.DataFrame, entry_id: str,
                                                                               strict=True)))
         citations[str(source)] = record
     out_runs = []
+    run_ids = pd.to_numeric(rows["run_id"], errors="coerce")
     for run_id in _run_ids(rows):
-        mine = rows[pd.to_numeric(rows["run_id"], errors="coerce") == run_id]
+        mine = rows[run_ids == run_id]
         run = runs.get(run_id, {})
         finished = run.get("finished_at")
         out_runs.append({
@@ -338,13 +352,8 @@ def provenance_column(table: pd.DataFrame, results: pd.DataFrame,
     """``table`` (with ``entry_id``) plus ``provenance_detail``: one line per entry naming the paper, table and page,
     or the run, worker, hardware, date and code version. ``attrs`` are kept."""
     out = table.copy()
-    lines: dict[str, str] = {}
-    for entry_id in dict.fromkeys(out["entry_id"].astype(str)) if len(out) else []:
-        try:
-            lines[entry_id] = _provenance_line(entry_provenance(results, entry_id, runs))
-        except KeyError:
-            lines[entry_id] = ""
-    out[PROVENANCE_COLUMN] = [lines.get(str(e), "") for e in out["entry_id"]] if len(out) else []
+    out[PROVENANCE_COLUMN] = _per_entry(out, results,
+                                        lambda e, rows: _provenance_line(_provenance_of(e, rows, runs)))
     out.attrs = dict(table.attrs)
     return out
 
