@@ -220,6 +220,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from evaluation.results import write_result
     from evaluation.runner import SyntheticOptions, run_evaluation
 
+    if args.thumbnails is not None and args.thumbnails < 0:
+        raise ValueError(f"--thumbnails: expected 0 (none) or more items per dataset, got {args.thumbnails}")
     reproduce.check_benchmark_versions(args.benchmark_version)
     reproduce.check_code_version(args.code_version)
     rank, world_size, barrier = _distributed_state(args)

@@ -13,8 +13,9 @@ For each benchmark (or each member dataset of an aggregate such as ``sa23``), th
    whose items are all in any shard already: an interrupted run resumes where it stopped;
 5. after a barrier, rank 0 scores whatever no shard holds (nothing, after a complete sharded run), reads every
    shard and builds the result: per-dataset scores with stratified-bootstrap confidence intervals, per-sample
-   values, failures. Scores are always computed from the cached records, so a plain, a resumed and a sharded run
-   give the same numbers (:func:`evaluation.results.comparable`).
+   values (each item's value of every metric, ``samples[i].metrics``), failures, and on request thumbnails of each
+   dataset's worst and best items (``evaluation.gallery``). Scores are always computed from the cached records,
+   so a plain, a resumed and a sharded run give the same numbers (:func:`evaluation.results.comparable`).
 
 Point segmentation. ``sam-center-click`` simulates up to 20 clicks (NoC@85 / @90 are capped at 20) for a model that
 takes any number of points with labels; a positive-only model (DICEPTION) is scored under
