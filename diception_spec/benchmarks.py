@@ -22,8 +22,7 @@ what needs numpy or data on disk (crops, valid masks, user splits, loaders).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from types import MappingProxyType
@@ -32,6 +31,7 @@ from typing import Any
 from diception_spec.metrics import METRICS
 from diception_spec.normals import NormalFrame
 from diception_spec.protocols import PROTOCOLS, stable_seed
+from diception_spec.registry import Registry
 from diception_spec.tasks import Task
 
 __all__ = [
@@ -554,7 +554,7 @@ TASK_SCORING_DEFAULTS: Mapping[Task, tuple[tuple[str, ...], str, tuple[str, ...]
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _check(spec: BenchmarkSpec) -> BenchmarkSpec:
+def _check(spec: BenchmarkSpec) -> None:
     """Registry-time consistency: every protocol and metric id is known and fits the task."""
     for protocol in spec.protocols:
         known = PROTOCOLS[protocol]
@@ -567,29 +567,12 @@ def _check(spec: BenchmarkSpec) -> BenchmarkSpec:
             raise ValueError(f"{spec.key}: unknown metric {metric!r}")
     if spec.main_metric not in spec.metrics:
         raise ValueError(f"{spec.key}: main metric {spec.main_metric!r} not in its metrics")
-    return spec
 
 
-_BENCHMARKS: dict[tuple[str, str], BenchmarkSpec] = {}
-BENCHMARKS: Mapping[tuple[str, str], BenchmarkSpec] = MappingProxyType(_BENCHMARKS)  # a live, read-only view
-
-
-def register_benchmark(spec: BenchmarkSpec) -> BenchmarkSpec:
-    """Check ``spec`` (known protocols and metrics that fit its task) and add it; a taken (task, id) raises."""
-    if spec.key in _BENCHMARKS:
-        raise ValueError(f"benchmark: {spec.key} is registered already")
-    _BENCHMARKS[spec.key] = _check(spec)
-    return spec
-
-
-@contextmanager
-def registered_benchmark(spec: BenchmarkSpec) -> Iterator[BenchmarkSpec]:
-    """``register_benchmark`` for the duration of a ``with`` block (tests, experiments)."""
-    register_benchmark(spec)
-    try:
-        yield spec
-    finally:
-        _BENCHMARKS.pop(spec.key, None)
+_REGISTRY: Registry[tuple[str, str], BenchmarkSpec] = Registry("benchmark", key=lambda spec: spec.key, check=_check)
+BENCHMARKS: Mapping[tuple[str, str], BenchmarkSpec] = _REGISTRY.view  # live and read-only, keyed by (task, id)
+register_benchmark = _REGISTRY.register  # add a checked BenchmarkSpec (a taken (task, id) raises ValueError)
+registered_benchmark = _REGISTRY.registered  # register for the duration of a ``with`` block (tests, experiments)
 
 
 for _spec in (*_sa23_specs(), *_depth_specs(), *_normal_specs(), *_coco_specs(), *_synthetic_specs()):
