@@ -140,11 +140,12 @@ def _disparity_image(disparity: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _shrink_valid(values: np.ndarray, valid: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Area-average ``values`` [H, W(, C)] over valid pixels only; a thumbnail pixel is valid when half its area is."""
-    weight = _shrink(valid.astype(np.float32), size)  # [h, w]
+    """Area-average ``values`` [H, W(, C)] over valid pixels only; a thumbnail pixel is valid when any pixel under
+    it is (sparse ground truth such as KITTI's LiDAR stays visible)."""
+    weight = _shrink(valid.astype(np.float32), size)  # [h, w]: the valid fraction under each thumbnail pixel
     filled = np.where(valid[..., None] if values.ndim == 3 else valid, values, 0).astype(np.float32)
     total = _shrink(filled, size)
-    keep = weight >= 0.5
+    keep = weight > 0
     denom = np.maximum(weight, 1e-6)
     return (total / (denom[..., None] if values.ndim == 3 else denom)), keep
 
