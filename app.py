@@ -1,4 +1,4 @@
-"""DICEPTION in the browser: a tab per task, click-to-segment, settings, raw downloads, Compare, leaderboard.
+"""DICEPTION in the browser: Try (a tab per task, click-to-segment, settings, raw downloads), Compare, Leaderboard.
 
 ``python app.py`` serves the model named by ``DICEPTION_MODEL`` (default ``./diception-model``, written by
 ``python -m diception_core convert --out ./diception-model``); ``python app.py --model tiny`` serves tiny random
@@ -31,6 +31,8 @@ logger = logging.getLogger("diception_app")
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CSS_PATHS = [ASSETS / "app.css", ASSETS / "leaderboard.css"]
+# The top-level destinations, all visible at 1366 px without an overflow menu; the banner shows on the first two.
+MODEL_TABS = ("Try", "Compare")
 TASK_TAB_ORDER = (Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION, Task.ENTITY_SEGMENTATION, Task.POSE,
                   Task.SEMANTIC_SEGMENTATION)  # fmt: skip
 # Uploads and results are not kept: Gradio's cache is swept every hour of files older than an hour.
@@ -63,19 +65,24 @@ def build_demo(
     adapters = AdapterCatalog(settings.adapters_dir, store)
     ctx = tabs.AppContext(server=server, settings=settings, adapters=adapters)
     with gr.Blocks(title="DICEPTION", delete_cache=DELETE_CACHE) as demo:
-        gr.Markdown("# DICEPTION: one diffusion model for depth, normals, segmentation and pose\n"
-                    "[paper](https://arxiv.org/abs/2502.17157) · [code](https://github.com/aim-uofa/Diception) · "
-                    "upload an image, pick a tab, run. Uploads are not kept.")
-        tabs.build_banner(server, demo)
-        tabs.build_settings_panel(ctx, demo)
-        with gr.Tabs():
-            for task in TASK_TAB_ORDER:
-                tabs.build_task_tab(ctx, task)
-            tabs.build_all_tasks_tab(ctx)
+        tabs.build_header()
+        banner = tabs.build_banner(server, demo)
+        with gr.Tabs(overflow_behavior="wrap", elem_id="main-tabs") as main_tabs:
+            with gr.Tab(MODEL_TABS[0], id="try", elem_id="tab-try"):
+                # The settings sit beside the task tabs (under them on a phone); built first, placed second.
+                panel = tabs.build_settings_panel(ctx, demo, render=False)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4, min_width=620), gr.Tabs(overflow_behavior="wrap", elem_id="task-tabs"):
+                        for task in TASK_TAB_ORDER:
+                            tabs.build_task_tab(ctx, task)
+                        tabs.build_all_tasks_tab(ctx)
+                        tabs.build_adapter_tab(ctx)
+                    with gr.Column(scale=1, min_width=230, elem_id="settings-column"):
+                        panel.section.render()
             tabs.build_compare_tab(ctx)
-            tabs.build_adapter_tab(ctx, demo)
             tabs.build_leaderboard_tabs(demo, store)
             tabs.build_about_tab()
+        tabs.show_banner_only_on(main_tabs, banner, MODEL_TABS)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=8)
     demo.diception_context = ctx  # for tests and benchmarks
     return demo
@@ -134,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.preload_predictors()
     demo = build_demo(settings, server=server, store=open_leaderboard_store())
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css_paths=CSS_PATHS,
-                footer_links=["api", "settings"], prevent_thread_lock=True)
+                js=tabs.page_js(), footer_links=["api", "settings"], prevent_thread_lock=True)
     # Elsewhere the page comes up first and the model follows (the first run waits for it).
     server.start(background=True)
     demo.block_thread()

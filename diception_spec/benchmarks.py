@@ -23,7 +23,7 @@ what needs numpy or data on disk (crops, valid masks, user splits, loaders).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -121,7 +121,7 @@ class BenchmarkSpec:
     task: Task | str  # a Task for registered benchmarks; a user split may name a new task
     version: str
     data_revision: str
-    title: str
+    title: str  # the long name, e.g. "KITTI Eigen test"
     domain: str
     protocols: tuple[str, ...]
     default_protocol: str
@@ -142,6 +142,11 @@ class BenchmarkSpec:
     # the image the sample holds.
     prediction_size: tuple[int, int] | None = None
     notes: str = ""
+    short_name: str = ""  # what a table column says, e.g. "KITTI"; "" means the id itself (the SA-23 names)
+
+    @property
+    def display_name(self) -> str:
+        return self.short_name or self.id
 
     def __hash__(self) -> int:  # the mapping fields are unhashable; a spec is identified by its key and revision
         return hash((self.key, self.version, self.data_revision, self.path))
@@ -575,8 +580,14 @@ register_benchmark = _REGISTRY.register  # add a checked BenchmarkSpec (a taken 
 registered_benchmark = _REGISTRY.registered  # register for the duration of a ``with`` block (tests, experiments)
 
 
+# What a table column says for the registered benchmarks (the SA-23 ids are names already).
+_SHORT_NAMES: Mapping[str, str] = {
+    "sa23": "SA-23", "kitti": "KITTI", "nyuv2": "NYUv2", "scannet": "ScanNet", "diode": "DIODE", "eth3d": "ETH3D",
+    "sintel": "Sintel", "diode_indoor": "DIODE indoor", "ibims": "iBims-1", "coco_val2017": "COCO val2017",
+    "synthetic": "Synthetic",
+}  # fmt: skip
 for _spec in (*_sa23_specs(), *_depth_specs(), *_normal_specs(), *_coco_specs(), *_synthetic_specs()):
-    register_benchmark(_spec)
+    register_benchmark(replace(_spec, short_name=_SHORT_NAMES.get(_spec.id, "")))
 del _spec
 
 

@@ -43,10 +43,15 @@ class MetricSpec:
         return UP if self.higher_is_better else DOWN
 
     @property
+    def label_with_unit(self) -> str:
+        """The label and the unit symbol, e.g. ``1-click mIoU (%)`` or ``AbsRel`` (a fraction has no symbol)."""
+        symbol = UNIT_SYMBOLS.get(self.unit, self.unit)
+        return f"{self.label} ({symbol})" if symbol else self.label
+
+    @property
     def header(self) -> str:
         """A column header: label, unit symbol and direction, e.g. ``1-click mIoU (%) ↑`` or ``AbsRel ↓``."""
-        symbol = UNIT_SYMBOLS.get(self.unit, self.unit)
-        return f"{self.label} ({symbol}) {self.arrow}" if symbol else f"{self.label} {self.arrow}"
+        return f"{self.label_with_unit} {self.arrow}"
 
 
 def _check(spec: MetricSpec) -> None:

@@ -22,7 +22,6 @@ def test_side_over_the_webp_limit_is_refused_before_any_model_work(tmp_path):
     with pytest.raises(gr.Error, match=r"16,383.*Downscale") as err:
         callbacks.check_image(str(long))
     assert err.value.field == "image"
-    assert callbacks.render_clicks(str(long), "[]") is None
     results = callbacks.validation_results(callbacks.check_image, ["image"], [str(long)])
     assert not results[0]["is_valid"] and "16,383" in results[0]["message"]
     fits = tmp_path / "fits.png"

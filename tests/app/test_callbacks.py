@@ -82,6 +82,20 @@ def test_category_required(server, image_path):
     with pytest.raises(gr.Error, match="No category"):
         _request(server, image_path, "semantic_segmentation", category=None)
     assert _request(server, image_path, "semantic_segmentation", category=" dog ").job.category == "dog"
+    assert _request(server, image_path, "semantic_segmentation", category="Sports Ball").job.category == "sports ball"
+
+
+def test_unknown_category_is_refused_by_the_app(server, image_path):
+    with pytest.raises(gr.Error, match="Unknown category 'unicorn'.*COCO's 80") as err:
+        _request(server, image_path, "semantic_segmentation", category="unicorn")
+    assert err.value.field == "category"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "[[1, 1]," + " " * 100_000 + "]"])
+def test_over_long_points_text_is_refused_before_parsing(server, image_path, text):
+    with pytest.raises(gr.Error, match="100,0\\d\\d characters") as err:
+        _request(server, image_path, "point_segmentation", text)
+    assert err.value.field == "points"
 
 
 @pytest.mark.parametrize(("steps", "guidance", "seed", "match"), [
@@ -118,6 +132,30 @@ def test_validator_marks_the_input_at_fault(server, image_path):
     assert [v["is_valid"] for v in bad_steps] == [True, True, False]
     no_image = validator(None, "[[1, 1]]", 2)
     assert not no_image[0]["is_valid"] and "No image" in no_image[0]["message"]
+
+
+def test_refusal_names_the_input_and_its_section(server, image_path):
+    def check(image, points, steps):
+        return _request(server, image, "point_segmentation", points, steps=steps)
+
+    names = callbacks.parameter_names(check)
+    assert callbacks.first_refusal(check, names, [str(image_path), "[[1, 1]]", 2]) is None
+    assert callbacks.refusal_text(None) == ""
+    refusal = callbacks.first_refusal(check, names, [str(image_path), "[[1, 1]]", 2.5])
+    assert refusal.field == "steps" and "whole number from 1 to 50" in refusal.message
+    text = callbacks.refusal_text(refusal, "Settings")
+    assert text.startswith("**⚠ Check the input: Steps** (in Settings, now open)") and "2.5" in text
+    no_points = callbacks.first_refusal(check, names, [str(image_path), "[]", 2])
+    assert no_points.field == "points" and "Points (clicks)" in callbacks.refusal_text(no_points)
+
+
+def test_a_check_that_crashes_is_still_a_refusal():
+    def check(image):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    refusal = callbacks.first_refusal(check, ["image"], [None])
+    assert refusal.field == "image" and "RecursionError" in refusal.message
+    assert callbacks.validation_results(check, ["image"], [None])[0]["is_valid"] is False
 
 
 # ---------------------------------------------------------------------------------------------- the model banner
@@ -196,13 +234,25 @@ def test_clicks_add_undo_clear_and_sixth(image_path):
     assert callbacks.new_upload()[0] == "[]"
 
 
-def test_render_clicks_draws_at_the_pixel(image_path):
-    view = callbacks.render_clicks(str(image_path), "[[40, 24]]")
-    original = np.asarray(Image.open(image_path))
-    assert view.shape == original.shape
-    assert not np.array_equal(view[24, 40], original[24, 40])
-    assert np.array_equal(view[0, 0], original[0, 0])
-    assert callbacks.render_clicks(None, "[]") is None
+def test_click_needs_a_readable_image_and_reads_only_its_size(image_path, tmp_path):
+    points, counter = callbacks.click(None, "[]", [3, 4])
+    assert points == "[]" and "Upload an image first" in counter
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    points, counter = callbacks.click(str(broken), "[[1, 1]]", [3, 4])
+    assert json.loads(points) == [[1, 1]] and "No readable image" in counter
+    assert callbacks.image_size(str(image_path)) == (80, 48)
+
+
+def test_image_size_follows_the_exif_orientation(tmp_path):
+    """The browser shows a photo rotated by its EXIF orientation; clicks come in those (rotated) pixels."""
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees: the stored 80 x 48 is shown 48 x 80
+    Image.new("RGB", (80, 48)).save(path, exif=exif.tobytes())
+    assert callbacks.image_size(str(path)) == (48, 80)
+    points, _ = callbacks.click(str(path), "[]", [47, 79])
+    assert json.loads(points) == [[47, 79]]
 
 
 # ---------------------------------------------------------------------------------------------- runs and downloads
