@@ -1,4 +1,4 @@
-"""DICEPTION in the browser: a tab per task, click-to-segment, settings, raw downloads, Compare, leaderboard.
+"""DICEPTION in the browser: Try (a tab per task, click-to-segment, settings, raw downloads), Compare, Leaderboard.
 
 ``python app.py`` serves the model named by ``DICEPTION_MODEL`` (default ``./diception-model``, written by
 ``python -m diception_core convert --out ./diception-model``); ``python app.py --model tiny`` serves tiny random
@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -24,48 +24,65 @@ from diception_app.serving import ModelServer, configure
 from diception_app.settings import AppSettings, load_settings
 from diception_spec.tasks import Task
 
+if TYPE_CHECKING:
+    from leaderboard.schema import LeaderboardStore
+
 logger = logging.getLogger("diception_app")
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CSS_PATHS = [ASSETS / "app.css", ASSETS / "leaderboard.css"]
+# The top-level destinations, all visible at 1366 px without an overflow menu; the banner shows on the first two.
+MODEL_TABS = ("Try", "Compare")
 TASK_TAB_ORDER = (Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION, Task.ENTITY_SEGMENTATION, Task.POSE,
                   Task.SEMANTIC_SEGMENTATION)  # fmt: skip
 # Uploads and results are not kept: Gradio's cache is swept every hour of files older than an hour.
 DELETE_CACHE = (3600, 3600)
 
 
-def default_store_factory() -> Any:
-    from leaderboard.store import Store
+def open_leaderboard_store() -> LeaderboardStore | None:
+    """The app's one leaderboard store (created, migrated and seeded), or None when it cannot be opened: the task
+    tabs must work even then, and the leaderboard tabs say that it is unavailable."""
+    try:
+        from leaderboard.store import Store
 
-    return Store()
+        return Store()
+    except Exception:  # the demo must start whatever is wrong with the database
+        logger.exception("the leaderboard store could not be opened; the Leaderboard and Submit tabs are disabled")
+        return None
 
 
 def build_demo(
     settings: AppSettings | None = None,
     *,
     server: ModelServer | None = None,
-    store_factory: Callable[[], Any] | None = default_store_factory,
+    store: LeaderboardStore | None = None,
 ) -> gr.Blocks:
-    """The whole app as a ``gr.Blocks`` (nothing is loaded here: the model loads on ``server.start()``)."""
+    """The whole app as a ``gr.Blocks`` (nothing is loaded here: the model loads on ``server.start()``). ``store`` is
+    the one leaderboard store every tab shares (``open_leaderboard_store()``); without one the leaderboard tabs only
+    say so."""
     settings = settings or load_settings()
     server = server or configure(settings)
-    adapters = AdapterCatalog(settings.adapters_dir, store_factory)
+    adapters = AdapterCatalog(settings.adapters_dir, store)
     ctx = tabs.AppContext(server=server, settings=settings, adapters=adapters)
     with gr.Blocks(title="DICEPTION", delete_cache=DELETE_CACHE) as demo:
-        gr.Markdown("# DICEPTION: one diffusion model for depth, normals, segmentation and pose\n"
-                    "[paper](https://arxiv.org/abs/2502.17157) · [code](https://github.com/aim-uofa/Diception) · "
-                    "upload an image, pick a tab, run. Uploads are not kept.")
-        tabs.build_banner(server, demo)
-        tabs.build_settings_panel(ctx, demo)
-        with gr.Tabs():
-            for task in TASK_TAB_ORDER:
-                tabs.build_task_tab(ctx, task)
-            tabs.build_all_tasks_tab(ctx)
+        tabs.build_header()
+        banner = tabs.build_banner(server, demo)
+        with gr.Tabs(overflow_behavior="wrap", elem_id="main-tabs") as main_tabs:
+            with gr.Tab(MODEL_TABS[0], id="try", elem_id="tab-try"):
+                # The settings sit beside the task tabs (under them on a phone); built first, placed second.
+                panel = tabs.build_settings_panel(ctx, demo, render=False)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=4, min_width=620), gr.Tabs(overflow_behavior="wrap", elem_id="task-tabs"):
+                        for task in TASK_TAB_ORDER:
+                            tabs.build_task_tab(ctx, task)
+                        tabs.build_all_tasks_tab(ctx)
+                        tabs.build_adapter_tab(ctx)
+                    with gr.Column(scale=1, min_width=230, elem_id="settings-column"):
+                        panel.section.render()
             tabs.build_compare_tab(ctx)
-            tabs.build_adapter_tab(ctx, demo)
-            if store_factory is not None:
-                tabs.build_leaderboard_tabs(demo, store_factory)
+            tabs.build_leaderboard_tabs(demo, store)
             tabs.build_about_tab()
+        tabs.show_banner_only_on(main_tabs, banner, MODEL_TABS)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=8)
     demo.diception_context = ctx  # for tests and benchmarks
     return demo
@@ -122,9 +139,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         # ZeroGPU expects the models on CUDA (its emulation) in the main process before serving.
         server.start(background=False)
         server.preload_predictors()
-    demo = build_demo(settings, server=server)
+    demo = build_demo(settings, server=server, store=open_leaderboard_store())
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, css_paths=CSS_PATHS,
-                footer_links=["api", "settings"], prevent_thread_lock=True)
+                js=tabs.page_js(), footer_links=["api", "settings"], prevent_thread_lock=True)
     # Elsewhere the page comes up first and the model follows (the first run waits for it).
     server.start(background=True)
     demo.block_thread()

@@ -176,6 +176,7 @@ def bench_depth(n_maps: int) -> dict[str, Any]:
 
 def project_gpu_hours(seconds_low: float, seconds_high: float) -> dict[str, Any]:
     """Predictions per tier and protocol x seconds per prediction; estimates, not measurements."""
+    from diception_spec.benchmarks import TIERS
     from evaluation.benchmarks import list_benchmarks
 
     sa23 = next(s for s in list_benchmarks("point_segmentation") if s.id == "sa23")
@@ -201,7 +202,7 @@ def project_gpu_hours(seconds_low: float, seconds_high: float) -> dict[str, Any]
     }
     rows = []
     for (task, protocol), (specs, predictions) in per_item.items():
-        for tier in ("quick", "standard", "full"):
+        for tier in TIERS:
             n = items(specs, tier)
             calls = n * predictions
             rows.append({

@@ -40,6 +40,7 @@ def _peak_rss_mib() -> float:
 def bench_tiny(steps: int, warmup: int, batch: int, rank: int, gradient_checkpointing: bool) -> dict[str, Any]:
     from diception_core.finetune.data import make_example
     from diception_core.finetune.train import Finetuner, FinetuneSettings
+    from diception_spec.adapter_format import DEFAULT_TARGETS
 
     with tempfile.TemporaryDirectory() as work:
         data = make_example(Path(work) / "data", encoding="mask", n=max(8, batch), size=64, seed=0)
@@ -58,7 +59,7 @@ def bench_tiny(steps: int, warmup: int, batch: int, rank: int, gradient_checkpoi
         lora = trainer.num_lora_parameters
     return {
         "preset": "tiny", "device": "cpu", "threads": torch.get_num_threads(), "resolution": 64, "batch": batch,
-        "rank": rank, "targets": ["to_q", "to_k", "to_v"], "gradient_checkpointing": gradient_checkpointing,
+        "rank": rank, "targets": list(DEFAULT_TARGETS), "gradient_checkpointing": gradient_checkpointing,
         "lora_parameters": lora, "steps_timed": steps, "seconds_per_step": elapsed / steps,
         "steps_per_second": steps / elapsed, "samples_per_second": steps * batch / elapsed,
         "peak_rss_mib": round(_peak_rss_mib(), 1),
@@ -94,7 +95,7 @@ def bench_full(
     from diception_core.finetune.train import TimestepSampler, add_lora, flow_matching_loss
     from diception_core.model import DiceptionTransformer
     from diception_core.tiny import TINY_TRANSFORMER_CONFIG
-    from diception_spec.adapter_format import SD3_MEDIUM_TRANSFORMER_CONFIG
+    from diception_spec.adapter_format import DEFAULT_TARGETS, SD3_MEDIUM_TRANSFORMER_CONFIG
 
     accelerator = Accelerator(mixed_precision="bf16")
     device, dtype = accelerator.device, torch.bfloat16
@@ -105,7 +106,7 @@ def bench_full(
     resolution = 64 if smoke else 768
     with torch.device(device):
         transformer = DiceptionTransformer(**config).to(dtype)
-    lora = add_lora(transformer, rank=rank, targets=("to_q", "to_k", "to_v"), adapter_name="bench", seed=0)
+    lora = add_lora(transformer, rank=rank, targets=DEFAULT_TARGETS, adapter_name="bench", seed=0)
     if gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     transformer.train()
@@ -147,7 +148,7 @@ def bench_full(
     return {
         "preset": "full (smoke: tiny config)" if smoke else "full", "resolution": resolution, "latents": latent,
         "device": torch.cuda.get_device_name(device) if cuda else "cpu",
-        "batch": batch, "rank": rank, "targets": ["to_q", "to_k", "to_v"], "dtype": "bf16 weights, fp32 LoRA",
+        "batch": batch, "rank": rank, "targets": list(DEFAULT_TARGETS), "dtype": "bf16 weights, fp32 LoRA",
         "gradient_checkpointing": gradient_checkpointing, "lora_parameters": lora,
         "transformer_parameters": sum(p.numel() for p in transformer.parameters()) - lora,
         "steps_timed": steps, "seconds_per_step": elapsed / steps, "steps_per_second": steps / elapsed,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from diception_spec.benchmarks import SA23_DATASETS
-from leaderboard import charts, tables
+from leaderboard import board_html, charts, tables
 from leaderboard.schema import RESULT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def run(n_models: int, n_datasets: int, repeats: int) -> dict[str, Any]:
         "table_dataframe": lambda: tables.task_table(results, "depth"),
         "table_one_protocol": lambda: tables.task_table(results, "depth", protocol="genpercept-affine"),
         "table_display": lambda: tables.display_table(tables.task_table(results, "depth")),
+        "table_html": lambda: board_html.board_html(tables.task_table(results, "depth")),
+        "chart_heatmap": lambda: charts.heatmap(results, "depth", selected=selected),
         "chart_grouped_bars": lambda: charts.grouped_bars(results, "depth", selected=selected),
         "chart_sam_delta": lambda: charts.sam_delta_chart(results),
         "chart_data_efficiency": lambda: charts.data_efficiency_chart(results, models, task="depth"),

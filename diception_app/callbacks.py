@@ -1,9 +1,13 @@
 """Validation and run functions behind the tabs: plain functions of plain values, testable without a browser.
 
 Every bad input raises ``gr.Error`` with a message a user can act on, before any model work: the tabs run the
-``check_*`` functions as Gradio validators (unqueued, at queue join: the message appears on the input at fault),
-and the run functions call them again. Gradio 6.31's page does not show errors raised by ``queue=False`` events,
-so the validation is a ``validator=`` rather than a separate ``.click(validate, queue=False).success(run)`` step.
+``check_*`` functions as Gradio validators (unqueued, at queue join: the message appears on the input at fault,
+and API clients get it as a validation error), and the run functions call them again. Gradio 6.31's page does not
+show errors raised by ``queue=False`` events, so the validation is a ``validator=`` rather than a separate
+``.click(validate, queue=False).success(run)`` step; a second, unqueued event on the same click shows the same
+refusal next to the Run button (``refusal_text``), where the user looks, and opens the section holding the input.
+Range and choice checks that Gradio's components would do themselves are done here instead (the tabs switch
+Gradio's off), so that no client ever gets a bare "400 Bad Request" without the reason.
 """
 
 from __future__ import annotations
@@ -18,24 +22,30 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
 
-from diception_spec.tasks import TASK_SPECS, Task, coco_categories
+from diception_spec.tasks import MAX_POINTS, TASK_SPECS, Task, coco_categories
 
-from . import state
+from . import clicks
 from .serving import Job, ModelServer, ModelUnavailable, run_compare, run_jobs
 from .settings import AppSettings
+
+if TYPE_CHECKING:
+    from leaderboard.schema import LeaderboardStore
 
 logger = logging.getLogger(__name__)
 
 STEPS_RANGE = (1, 50)
 GUIDANCE_RANGE = (1.0, 5.0)
+ADAPTER_SCALE_RANGE = (0.0, 2.0)
 MAX_SEED = 2**31 - 1
 DEFAULT_MAX_PIXELS = 40_000_000  # the model config's limit, used before the model has loaded
-MAX_SIDE = 16_383  # WebP's limit: the result slider, click view and gallery cannot show a longer side
+MAX_SIDE = 16_383  # WebP's limit: the result slider and gallery cannot show a longer side
+# Five [x, y] pairs of pixels fit in about 100 characters; longer text is refused before it is parsed.
+MAX_POINTS_CHARS = 2_000
 NO_ADAPTER = ""
 OUTPUTS_DIRNAME = "diception-app"
 COMPARE_SAM = "Point segmentation: DICEPTION vs SAM"
@@ -99,29 +109,71 @@ class InputError(gr.Error):
         self.field = field
 
 
-def validation_results(check: Callable[..., Any], names: Sequence[str], values: Sequence[Any]) -> list[dict[str, Any]]:
-    """Run ``check(*values)`` and return one ``gr.validate`` per input: the input an ``InputError`` names (or the
-    first one, for other errors) carries the message. Gradio runs this at queue join, before any model work, and
-    shows the message on that input; API clients get the same refusal."""
+# What the page calls each checked parameter (the parameter names are what the API shows).
+FIELD_LABELS: dict[str, str] = {
+    "image": "Image", "points": "Points (clicks)", "category": "COCO category", "steps": "Steps",
+    "guidance": "Guidance", "seed": "Seed", "randomize_seed": "Random seed", "adapter": "Adapter",
+    "adapter_scale": "Adapter scale", "tasks": "Tasks", "mode": "Comparison", "task": "Task",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: the parameter at fault, the message for the user and a short title."""
+
+    field: str
+    message: str
+    title: str = "Check the input"
+
+
+def first_refusal(check: Callable[..., Any], names: Sequence[str], values: Sequence[Any]) -> Refusal | None:
+    """Run ``check(*values)``; ``None`` when it passes, else the refusal, naming the input an ``InputError`` names
+    (the first input for other errors). Never raises: a check that misses a case still gives a refusal."""
+    names = list(names)
+    first = names[0] if names else ""
     try:
         check(*values)
     except InputError as err:
-        at = list(names).index(err.field) if err.field in names else 0
-        return [gr.validate(i != at, err.message if i == at else "") for i in range(len(names))]
+        return Refusal(err.field if err.field in names else first, err.message, err.title)
     except gr.Error as err:
-        return [gr.validate(i != 0, err.message if i == 0 else "") for i in range(len(names))]
-    except (ValueError, TypeError, OverflowError) as err:  # a check that missed a case: still a refusal, not a crash
+        return Refusal(first, err.message, err.title)
+    except Exception as err:  # noqa: BLE001 - a check that missed a case: still a refusal, not a crash
         logger.warning("validation: unexpected %s: %s", type(err).__name__, err)
-        message = f"Invalid input ({type(err).__name__}: {err}). Check the values and try again."
-        return [gr.validate(i != 0, message if i == 0 else "") for i in range(len(names))]
-    return [gr.validate(True, "") for _ in names]
+        return Refusal(first, f"Invalid input ({type(err).__name__}: {str(err)[:300]}). Check the values and try "
+                       "again.")
+    return None
+
+
+def validation_results(check: Callable[..., Any], names: Sequence[str], values: Sequence[Any]) -> list[dict[str, Any]]:
+    """Run ``check(*values)`` and return one ``gr.validate`` per input: the input at fault (``first_refusal``)
+    carries the message. Gradio runs this at queue join, before any model work, and shows the message on that
+    input; API clients get the same refusal."""
+    refusal = first_refusal(check, names, values)
+    if refusal is None:
+        return [gr.validate(True, "") for _ in names]
+    return [gr.validate(name != refusal.field, refusal.message if name == refusal.field else "") for name in names]
+
+
+def refusal_text(refusal: Refusal | None, section: str | None = None) -> str:
+    """The Markdown shown next to the Run button: the input at fault by name, where it is, and the message
+    (empty when there is no refusal)."""
+    if refusal is None:
+        return ""
+    label = FIELD_LABELS.get(refusal.field, refusal.field.replace("_", " ").capitalize())
+    where = f" (in {section}, now open)" if section else ""
+    return f"**⚠ {refusal.title}: {label}**{where} — {refusal.message}"
+
+
+def parameter_names(check: Callable[..., Any]) -> list[str]:
+    """``check``'s parameter names, in order: the names of the event's inputs (and of the API's parameters)."""
+    import inspect
+
+    return list(inspect.signature(check).parameters)
 
 
 def make_validator(check: Callable[..., Any]) -> Callable[..., list[dict[str, Any]]]:
     """A Gradio ``validator=`` for an event whose inputs are ``check``'s parameters, in order."""
-    import inspect
-
-    names = list(inspect.signature(check).parameters)
+    names = parameter_names(check)
 
     def validator(*values: Any) -> list[dict[str, Any]]:
         return validation_results(check, names, values)
@@ -164,8 +216,15 @@ def check_points(points_json: str | None, width: int, height: int, *, required: 
     """Parse and check a point prompt (IDS.md JSON pixels) against the image; ``required``: at least one point."""
     from diception_core.points import normalize_points
 
+    if points_json is not None and not isinstance(points_json, str):
+        raise InputError("Points must be JSON text such as [[412, 230], [455, 260]] "
+                         f"(got {type(points_json).__name__}).", "points", "Bad points")
+    if points_json is not None and len(points_json) > MAX_POINTS_CHARS:
+        raise InputError(f"Points: {len(points_json):,} characters; at most {MAX_POINTS} [x, y] pixel pairs are "
+                         f"expected (at most {MAX_POINTS_CHARS:,} characters), e.g. [[412, 230], [455, 260]].",
+                         "points", "Bad points")
     try:
-        points = state.points_from_json(points_json)
+        points = clicks.points_from_json(points_json)
         normalize_points(points, width, height)
     except ValueError as err:
         raise InputError(f"{err}. Points are a JSON list of [x, y] pixels, e.g. [[412, 230], [455, 260]].",
@@ -177,10 +236,17 @@ def check_points(points_json: str | None, width: int, height: int, *, required: 
 
 
 def check_category(category: str | None) -> str:
+    """One of COCO's category names (case and surrounding spaces ignored): the served model knows only those
+    prompts (their embeddings are cached in the model folder; no text encoder is loaded)."""
     if category is None or not str(category).strip():
         raise InputError(f"No category: pick one of COCO's {len(coco_categories())} categories "
                          "(e.g. person, dog, car).", "category", "No category")
-    return str(category).strip()
+    known = {name.lower(): name for name in coco_categories()}
+    name = known.get(str(category).strip().lower())
+    if name is None:
+        raise InputError(f"Unknown category {str(category)[:80]!r}: pick one of COCO's {len(known)} categories "
+                         "(e.g. person, dog, car; the menu lists them all).", "category", "Unknown category")
+    return name
 
 
 def _finite(value: Any) -> bool:
@@ -250,17 +316,18 @@ def check_task_request(
 
 
 def _with_adapter(run: RunSettings, adapter: str | None, scale: Any, adapters: AdapterCatalog | None) -> RunSettings:
+    try:
+        scale_value = float(1.0 if scale is None else scale)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"Adapter scale must be a number (got {scale!r}).", "adapter_scale") from None
+    if not np.isfinite(scale_value) or not ADAPTER_SCALE_RANGE[0] <= scale_value <= ADAPTER_SCALE_RANGE[1]:
+        raise InputError(f"Adapter scale must lie from {ADAPTER_SCALE_RANGE[0]:g} to {ADAPTER_SCALE_RANGE[1]:g} "
+                         f"(got {scale}).", "adapter_scale")
     if not adapter:
         return run
     if adapters is None:
         raise InputError("Adapters are not available in this app.", "adapter")
     folder, label = adapters.resolve(adapter)
-    try:
-        scale_value = float(scale)
-    except (TypeError, ValueError):
-        raise InputError(f"Adapter scale must be a number (got {scale!r}).", "adapter_scale") from None
-    if not np.isfinite(scale_value) or not 0.0 <= scale_value <= 2.0:
-        raise InputError(f"Adapter scale must lie from 0 to 2 (got {scale}).", "adapter_scale")
     return RunSettings(run.steps, run.guidance, run.seed, folder, label, scale_value)
 
 
@@ -274,15 +341,9 @@ class AdapterCatalog:
     cannot point the app at an arbitrary path.
     """
 
-    def __init__(self, adapters_dir: Path, store_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, adapters_dir: Path, store: LeaderboardStore | None = None) -> None:
         self.adapters_dir = Path(adapters_dir)
-        self._store_factory = store_factory
-        self._store: Any = None
-
-    def _get_store(self) -> Any:
-        if self._store is None and self._store_factory is not None:
-            self._store = self._store_factory()
-        return self._store
+        self.store = store
 
     def local(self) -> list[tuple[str, str]]:
         from diception_core.lora import read_adapter_task
@@ -300,11 +361,10 @@ class AdapterCatalog:
         return choices
 
     def submissions(self) -> list[tuple[str, str]]:
+        if self.store is None:
+            return []
         try:
-            store = self._get_store()
-            if store is None:
-                return []
-            frame = store.submissions_frame()
+            frame = self.store.submissions_frame()
         except Exception as err:  # noqa: BLE001 - a broken store must not break the task tabs
             logger.warning("adapter picker: leaderboard store unavailable (%s)", err)
             return []
@@ -325,9 +385,8 @@ class AdapterCatalog:
             if (folder / "diception_task.json").is_file():
                 return folder, f"{key} (local)"
         if kind == "submission" and key.isascii() and key.isdigit() and len(key) <= 18:
-            store = self._get_store()
             try:
-                sub = store.get_submission(int(key)) if store is not None else None
+                sub = self.store.get_submission(int(key)) if self.store is not None else None
             except KeyError:
                 sub = None
             if sub and sub.get("status") == "finished" and not sub.get("hidden") and sub.get("storage_path"):
@@ -341,63 +400,75 @@ class AdapterCatalog:
 # ---------------------------------------------------------------------------------------------- points (clicks)
 
 
-def render_clicks(image: Any, points_json: str | None, limit: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
-    """The image with the point prompt drawn at the exact pixels (``None`` without a usable image)."""
-    from diception_core.image_io import load_rgb
-    from diception_core.visualize import draw_points
+def image_size(image: Any) -> tuple[int, int]:
+    """(width, height) of an uploaded image as the browser shows it (EXIF orientation applied), read from the
+    file's header without decoding the pixels: a click must answer at once even on a large photo."""
+    from PIL import Image, UnidentifiedImageError
 
-    if image is None:
-        return None
+    if isinstance(image, np.ndarray):
+        return int(image.shape[1]), int(image.shape[0])
     try:
-        rgb = load_rgb(image, max_pixels=limit)
-        points = state.points_from_json(points_json)
-    except ValueError:
-        return None
-    height, width = rgb.shape[:2]
-    if max(height, width) > MAX_SIDE:  # the click view (WebP) cannot show it; the run's validation says why
-        return None
-    return draw_points(rgb, state.points_inside(points, width, height))
+        with Image.open(image) as pil:
+            width, height = pil.size
+            orientation = pil.getexif().get(0x0112, 1)  # EXIF Orientation; 5-8 swap the sides
+    except (OSError, UnidentifiedImageError, ValueError, TypeError, Image.DecompressionBombError):
+        raise InputError("No readable image to click on: upload a PNG, JPEG or WebP first.", "image",
+                         "No image") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def click(image: Any, points_json: str | None, index: Any, limit: int = DEFAULT_MAX_PIXELS) -> tuple[str, str]:
-    """A click on the image: (new points JSON, counter text). A 6th click is refused with a visible warning."""
-    rgb = check_image(image, limit)
-    height, width = rgb.shape[:2]
+def click(image: Any, points_json: str | None, index: Any) -> tuple[str, str]:
+    """A click on the image: (new points JSON, counter text). A 6th click is refused with a visible warning; a click
+    without a readable image adds nothing and says why."""
     try:
-        points = state.points_inside(state.points_from_json(points_json), width, height)
-    except ValueError:
-        points = []
-    update = state.add_point(points, state.click_to_pixel(index, width, height))
+        width, height = image_size(image) if image is not None else (0, 0)
+    except InputError as err:
+        width, height, problem = 0, 0, err.message
+    else:
+        problem = None if width else "Upload an image first, then click on the object."
+    points = _lenient_points(points_json)
+    if problem:
+        return clicks.points_to_json(points), clicks.counter_text(points, problem)
+    points = clicks.points_inside(points, width, height)
+    try:
+        pixel = clicks.click_to_pixel(index, width, height)
+    except ValueError as err:
+        return clicks.points_to_json(points), clicks.counter_text(points, str(err))
+    update = clicks.add_point(points, pixel)
     if update.warning:
         gr.Warning(update.warning)
-    return state.points_to_json(update.points), state.counter_text(update.points, update.warning)
+    return clicks.points_to_json(update.points), clicks.counter_text(update.points, update.warning)
 
 
 def undo(points_json: str | None) -> tuple[str, str]:
-    points = state.undo_point(_lenient_points(points_json))
-    return state.points_to_json(points), state.counter_text(points)
+    points = clicks.undo_point(_lenient_points(points_json))
+    return clicks.points_to_json(points), clicks.counter_text(points)
 
 
 def clear() -> tuple[str, str]:
-    points = state.clear_points()
-    return state.points_to_json(points), state.counter_text(points)
+    points = clicks.clear_points()
+    return clicks.points_to_json(points), clicks.counter_text(points)
 
 
 def new_upload() -> tuple[str, str]:
-    points = state.points_for_new_image()
-    return state.points_to_json(points), state.counter_text(points)
+    points = clicks.points_for_new_image()
+    return clicks.points_to_json(points), clicks.counter_text(points)
 
 
 def counter(points_json: str | None) -> str:
+    if points_json is not None and len(points_json) > MAX_POINTS_CHARS:
+        return f"⚠ points: longer than {MAX_POINTS_CHARS:,} characters"
     try:
-        return state.counter_text(state.points_from_json(points_json))
+        return clicks.counter_text(clicks.points_from_json(points_json))
     except ValueError as err:
-        return f"⚠️ {err}"
+        return f"⚠ {err}"
 
 
 def _lenient_points(points_json: str | None) -> list[list[int]]:
+    if points_json is not None and len(points_json) > MAX_POINTS_CHARS:
+        return []
     try:
-        return state.points_from_json(points_json)
+        return clicks.points_from_json(points_json)
     except ValueError:
         return []
 
@@ -594,7 +665,7 @@ def check_adapter_request(
 
     check_model(server)
     if not adapter:
-        raise InputError("No adapter: pick one in the list (local adapter folders and scored leaderboard "
+        raise InputError("No adapter: pick one in Settings → Adapter (local adapter folders and scored leaderboard "
                          f"submissions; put folders in `{adapters.adapters_dir}`).", "adapter", "No adapter")
     rgb = check_image(image, max_pixels(server))
     run = _with_adapter(check_run_settings(steps, guidance, seed, randomize_seed), adapter, adapter_scale, adapters)

@@ -16,6 +16,8 @@ Nothing else in the folder is read, and no pickle file is ever opened.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,10 +40,13 @@ WEIGHT_KEY_PREFIX = "base_model.model"  # peft's key prefix in adapter_model.saf
 MAX_RANK = 128
 MAX_TOTAL_BYTES = 300_000_000  # all files together ("≤ 300 MB")
 MAX_TASK_FILE_BYTES = 1_000_000
-# The attention projections of a transformer block a LoRA may target.
-ALLOWED_PROJECTIONS: tuple[str, ...] = (
-    "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
-)  # fmt: skip
+# The attention projections of a transformer block a LoRA may target: the image stream's (inner -> inner), the context
+# stream's inputs (caption width -> inner) and its output (inner -> caption width; absent in the last block).
+IMAGE_PROJECTIONS: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0")
+CONTEXT_PROJECTIONS: tuple[str, ...] = ("add_q_proj", "add_k_proj", "add_v_proj")
+CONTEXT_OUTPUT_PROJECTION = "to_add_out"
+ALLOWED_PROJECTIONS: tuple[str, ...] = (*IMAGE_PROJECTIONS, *CONTEXT_PROJECTIONS, CONTEXT_OUTPUT_PROJECTION)
+DEFAULT_TARGETS: tuple[str, ...] = IMAGE_PROJECTIONS[:3]  # the paper's fine-tuning: rank 128 on Q, K and V
 WEIGHT_DTYPES: tuple[str, ...] = ("F32", "F16", "BF16")  # safetensors dtype names: fp32, fp16, bf16
 # A new task's output encoding, and the fixed task whose benchmarks can score it.
 NEW_TASK_ENCODINGS: tuple[Encoding, ...] = (Encoding.MASK, Encoding.DEPTH, Encoding.NORMAL, Encoding.RGB)
@@ -71,6 +76,30 @@ _NEW_TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}")
 MAX_PROMPT_CHARS = 300
 MAX_TEXT_CHARS = 2000
 MAX_LIST_ITEMS = 50
+
+
+def content_hash(files: Mapping[str, str | os.PathLike[str]]) -> str:
+    """The identity of an adapter: sha256 hex over its files in name order, each as name, NUL, size (8 bytes,
+    little-endian) and bytes. ``files`` maps file names to paths. Leaderboard submissions are keyed by it (duplicate
+    detection) and evaluation results record it (``settings.adapter_sha256``), so a row names the exact weights."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        path = os.fspath(files[name])
+        digest.update(name.encode("utf-8") + b"\0" + os.stat(path).st_size.to_bytes(8, "little"))
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_content_hash(folder: str | os.PathLike[str]) -> str:
+    """:func:`content_hash` of the adapter files (:data:`ADAPTER_FILES`) present in ``folder``; for a folder that
+    passed the leaderboard's validation (which refuses any other file) this is its submission's content hash."""
+    paths = {name: os.path.join(folder, name) for name in ADAPTER_FILES}
+    present = {name: path for name, path in paths.items() if os.path.isfile(path)}
+    if not present:
+        raise FileNotFoundError(f"folder: no adapter files ({', '.join(ADAPTER_FILES)}) in {os.fspath(folder)}")
+    return content_hash(present)
 
 
 class AdapterRefused(Refused):

@@ -22,9 +22,8 @@ what needs numpy or data on disk (crops, valid masks, user splits, loaders).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, is_dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from diception_spec.metrics import METRICS
 from diception_spec.normals import NormalFrame
 from diception_spec.protocols import PROTOCOLS, stable_seed
+from diception_spec.registry import Registry
 from diception_spec.tasks import Task
 
 __all__ = [
@@ -121,7 +121,7 @@ class BenchmarkSpec:
     task: Task | str  # a Task for registered benchmarks; a user split may name a new task
     version: str
     data_revision: str
-    title: str
+    title: str  # the long name, e.g. "KITTI Eigen test"
     domain: str
     protocols: tuple[str, ...]
     default_protocol: str
@@ -142,6 +142,11 @@ class BenchmarkSpec:
     # the image the sample holds.
     prediction_size: tuple[int, int] | None = None
     notes: str = ""
+    short_name: str = ""  # what a table column says, e.g. "KITTI"; "" means the id itself (the SA-23 names)
+
+    @property
+    def display_name(self) -> str:
+        return self.short_name or self.id
 
     def __hash__(self) -> int:  # the mapping fields are unhashable; a spec is identified by its key and revision
         return hash((self.key, self.version, self.data_revision, self.path))
@@ -554,7 +559,7 @@ TASK_SCORING_DEFAULTS: Mapping[Task, tuple[tuple[str, ...], str, tuple[str, ...]
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _check(spec: BenchmarkSpec) -> BenchmarkSpec:
+def _check(spec: BenchmarkSpec) -> None:
     """Registry-time consistency: every protocol and metric id is known and fits the task."""
     for protocol in spec.protocols:
         known = PROTOCOLS[protocol]
@@ -567,33 +572,22 @@ def _check(spec: BenchmarkSpec) -> BenchmarkSpec:
             raise ValueError(f"{spec.key}: unknown metric {metric!r}")
     if spec.main_metric not in spec.metrics:
         raise ValueError(f"{spec.key}: main metric {spec.main_metric!r} not in its metrics")
-    return spec
 
 
-_BENCHMARKS: dict[tuple[str, str], BenchmarkSpec] = {}
-BENCHMARKS: Mapping[tuple[str, str], BenchmarkSpec] = MappingProxyType(_BENCHMARKS)  # a live, read-only view
+_REGISTRY: Registry[tuple[str, str], BenchmarkSpec] = Registry("benchmark", key=lambda spec: spec.key, check=_check)
+BENCHMARKS: Mapping[tuple[str, str], BenchmarkSpec] = _REGISTRY.view  # live and read-only, keyed by (task, id)
+register_benchmark = _REGISTRY.register  # add a checked BenchmarkSpec (a taken (task, id) raises ValueError)
+registered_benchmark = _REGISTRY.registered  # register for the duration of a ``with`` block (tests, experiments)
 
 
-def register_benchmark(spec: BenchmarkSpec) -> BenchmarkSpec:
-    """Check ``spec`` (known protocols and metrics that fit its task) and add it; a taken (task, id) raises."""
-    if spec.key in _BENCHMARKS:
-        raise ValueError(f"benchmark: {spec.key} is registered already")
-    _BENCHMARKS[spec.key] = _check(spec)
-    return spec
-
-
-@contextmanager
-def registered_benchmark(spec: BenchmarkSpec) -> Iterator[BenchmarkSpec]:
-    """``register_benchmark`` for the duration of a ``with`` block (tests, experiments)."""
-    register_benchmark(spec)
-    try:
-        yield spec
-    finally:
-        _BENCHMARKS.pop(spec.key, None)
-
-
+# What a table column says for the registered benchmarks (the SA-23 ids are names already).
+_SHORT_NAMES: Mapping[str, str] = {
+    "sa23": "SA-23", "kitti": "KITTI", "nyuv2": "NYUv2", "scannet": "ScanNet", "diode": "DIODE", "eth3d": "ETH3D",
+    "sintel": "Sintel", "diode_indoor": "DIODE indoor", "ibims": "iBims-1", "coco_val2017": "COCO val2017",
+    "synthetic": "Synthetic",
+}  # fmt: skip
 for _spec in (*_sa23_specs(), *_depth_specs(), *_normal_specs(), *_coco_specs(), *_synthetic_specs()):
-    register_benchmark(_spec)
+    register_benchmark(replace(_spec, short_name=_SHORT_NAMES.get(_spec.id, "")))
 del _spec
 
 
@@ -668,3 +662,16 @@ def is_ranked_benchmark(benchmark_id: str) -> bool:
 def unranked_benchmark_ids() -> frozenset[str]:
     """Registered benchmark ids that are never ranked (the smoke benchmark)."""
     return frozenset(name for (_, name), spec in BENCHMARKS.items() if not spec.ranked)
+
+
+def default_benchmarks(task: Task | str) -> tuple[str, ...]:
+    """What an adapter of ``task`` is scored on unless it says otherwise: the task's aggregates where it has them
+    (``sa23``), else every ranked benchmark scored under the task's main protocol (depth: not Sintel, which only
+    Depth Anything's own protocol uses)."""
+    aggregates = tuple(aggregate_members(task))
+    if aggregates:
+        return aggregates
+    specs = list_benchmarks(task, ranked_only=True)
+    task_value = Task.parse(task)
+    main = TASK_SCORING_DEFAULTS[task_value][0][0] if task_value in TASK_SCORING_DEFAULTS else None
+    return tuple(s.id for s in specs if main is None or s.default_protocol == main)

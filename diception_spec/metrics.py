@@ -12,12 +12,12 @@ consistency check, the leaderboard's columns and headers and the result validati
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from diception_spec.registry import Registry
 from diception_spec.tasks import Task
 
 if TYPE_CHECKING:  # numpy only where a mask is scored, never at import
@@ -43,34 +43,26 @@ class MetricSpec:
         return UP if self.higher_is_better else DOWN
 
     @property
+    def label_with_unit(self) -> str:
+        """The label and the unit symbol, e.g. ``1-click mIoU (%)`` or ``AbsRel`` (a fraction has no symbol)."""
+        symbol = UNIT_SYMBOLS.get(self.unit, self.unit)
+        return f"{self.label} ({symbol})" if symbol else self.label
+
+    @property
     def header(self) -> str:
         """A column header: label, unit symbol and direction, e.g. ``1-click mIoU (%) ↑`` or ``AbsRel ↓``."""
-        symbol = UNIT_SYMBOLS.get(self.unit, self.unit)
-        return f"{self.label} ({symbol}) {self.arrow}" if symbol else f"{self.label} {self.arrow}"
+        return f"{self.label_with_unit} {self.arrow}"
 
 
-_METRICS: dict[str, MetricSpec] = {}
-METRICS: Mapping[str, MetricSpec] = MappingProxyType(_METRICS)  # a live, read-only view
-
-
-def register_metric(spec: MetricSpec) -> MetricSpec:
-    """Add ``spec`` to :data:`METRICS`; an id that exists already, or an unknown unit, raises ``ValueError``."""
-    if spec.id in _METRICS:
-        raise ValueError(f"metric: {spec.id!r} is registered already")
+def _check(spec: MetricSpec) -> None:
     if spec.unit not in UNIT_SYMBOLS:
         raise ValueError(f"metric {spec.id!r}: unknown unit {spec.unit!r}; known units: {', '.join(UNIT_SYMBOLS)}")
-    _METRICS[spec.id] = spec
-    return spec
 
 
-@contextmanager
-def registered_metric(spec: MetricSpec) -> Iterator[MetricSpec]:
-    """``register_metric`` for the duration of a ``with`` block (tests, experiments)."""
-    register_metric(spec)
-    try:
-        yield spec
-    finally:
-        _METRICS.pop(spec.id, None)
+_REGISTRY: Registry[str, MetricSpec] = Registry("metric", key=lambda spec: spec.id, check=_check)
+METRICS: Mapping[str, MetricSpec] = _REGISTRY.view  # live and read-only
+register_metric = _REGISTRY.register  # add a MetricSpec (a taken id or an unknown unit raises ValueError)
+registered_metric = _REGISTRY.registered  # register for the duration of a ``with`` block (tests, experiments)
 
 
 def get_metric(metric_id: str) -> MetricSpec:

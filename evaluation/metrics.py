@@ -365,7 +365,7 @@ def depth_anything_disparity_metrics(pred: torch.Tensor, gt: torch.Tensor, valid
 
 NormalAggregation = Literal["per_image", "pooled"]
 _WITHIN = (11.25, 22.5, 30.0)
-_WITHIN_IDS = ("within_11.25", "within_22.5", "within_30")
+_WITHIN_IDS = tuple(f"within_{t:g}" for t in _WITHIN)  # the metric ids: within_11.25, within_22.5, within_30
 
 
 def angular_error_deg(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -560,8 +560,8 @@ def coco_keypoint_ap(
     """
     stats = _run_cocoeval(_coco_dataset(gt), detections, "keypoints", image_ids)
     # COCOeval keypoint stats: AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl.
-    keys = ("ap", "ap50", "ap75", "apm", "apl", "ar")
-    return {key: float(100.0 * stats[i]) for i, key in enumerate(keys)}
+    return {"ap": float(100.0 * stats[0]), "ap50": float(100.0 * stats[1]), "ap75": float(100.0 * stats[2]),
+            "apm": float(100.0 * stats[3]), "apl": float(100.0 * stats[4]), "ar": float(100.0 * stats[5])}
 
 
 def coco_mask_ap(

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from diception_spec.adapter_format import folder_content_hash
 from diception_spec.models import ModelKind
 from diception_spec.normals import CANONICAL_FRAME, NormalFrame, convert_normal_frame
 from diception_spec.prediction_files import (
@@ -175,6 +176,7 @@ class DeferredPipeline:
             from diception_core.loading import resolve_device
 
         self.folder = tiny_model_folder() if str(model) == "tiny" else resolve_model_folder(model)
+        self.model_folder = self.folder  # as a loaded pipeline names it
         self.config = DiceptionConfig.load(self.folder)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(self.device, dtype)
@@ -224,6 +226,7 @@ class DiceptionPredictor(_Unsupported):
         sets_per_call: int = 8,
         name: str = "DICEPTION",
         variant: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         from diception_core.lora import _sanitize as adapter_name_of
         from diception_core.lora import read_adapter_task
@@ -231,6 +234,8 @@ class DiceptionPredictor(_Unsupported):
         cfg = pipe.config
         self._source = pipe
         self.config = cfg
+        # What the model was loaded from ("tiny", a folder, a Hub id), recorded so the run can be repeated verbatim.
+        self.model_id = str(model_id) if model_id is not None else str(getattr(pipe, "model_folder", "") or "")
         self.steps = int(cfg.default_steps if steps is None else steps)
         self.guidance = float(cfg.default_guidance if guidance is None else guidance)
         self.seed = int(cfg.default_seed if seed is None else seed)
@@ -240,6 +245,7 @@ class DiceptionPredictor(_Unsupported):
         self.adapter_path = None if adapter is None else str(adapter)
         self.adapter_scale = float(adapter_scale)
         self.adapter_name: str | None = None
+        self.adapter_sha256 = None if adapter is None else folder_content_hash(adapter)  # the exact weights
         self.tasks = frozenset({Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION})
         self._task_for: dict[Task, Any] = {t: t for t in self.tasks}
         if adapter is not None:
@@ -279,6 +285,7 @@ class DiceptionPredictor(_Unsupported):
             "settings": {
                 "steps": self.steps, "guidance": self.guidance, "seed": self.seed,
                 "adapter": self.adapter_path, "adapter_scale": self.adapter_scale if self.adapter_path else None,
+                "adapter_sha256": self.adapter_sha256, "model_id": self.model_id,
                 "resolution": int(cfg.resolution), "dtype": str(dtype).replace("torch.", ""),
             },
         }
@@ -679,7 +686,8 @@ class FilesPredictor(_Unsupported):
             "model": {"name": self.name, "variant": self.variant, "kind": self.kind, "model_type": self.model_type,
                       "revision": "", "untrained": False},
             "settings": {"steps": None, "guidance": None, "seed": None, "predictions": str(self.folder),
-                         "depth_kind": self.depth_output, "normal_frame": self.normal_frame},
+                         "depth_kind": self.depth_output, "depth_scale": self.depth_scale,
+                         "normal_frame": self.normal_frame},
         }
 
     def _find(self, sub: str, stem: str, suffixes: Sequence[str]) -> Path:
@@ -763,10 +771,9 @@ def build_predictor(
     "tiny" or a transformers id / folder), ``files`` (``model`` or ``predictions`` = the folder; options of
     :class:`FilesPredictor`). Raises ``ValueError`` on an unknown kind, listing the known ones."""
     if kind == "diception":
-
         # The weights load on the first prediction: a fully cached evaluation never loads them.
         pipe = DeferredPipeline(model or "tiny", device=device, dtype=opts.pop("dtype", None))
-        return DiceptionPredictor(pipe, **opts)
+        return DiceptionPredictor(pipe, model_id=model or "tiny", **opts)
     if kind == "sam":
         if model in (None, "tiny"):
             return SamPredictor.tiny(device=device, **opts) if model == "tiny" else SamPredictor.from_pretrained(

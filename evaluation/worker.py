@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from diception_spec.benchmarks import USER_SPLIT_PREFIX, benchmark_order, get_benchmark
 from diception_spec.errors import Refused, public_text
+from diception_spec.results import THUMBNAILS_PER_DATASET
 from diception_spec.tasks import Task
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class Worker:
 
         return DiceptionPredictor(
             self._pipe_for_jobs(), steps=self.steps, guidance=self.guidance, adapter=adapter, name=job.name,
-            variant="adapter",
+            variant="adapter", model_id=self.base_model,
         )
 
     def _release(self, predictor: Any) -> None:
@@ -288,7 +289,7 @@ class Worker:
             jobs = resolve_benchmarks(names, predictor, data_root=self.data_root, synthetic=synthetic)
             result = run_evaluation(
                 predictor, jobs, tier=job.tier or "standard", cache_dir=self._job_cache(job), synthetic=synthetic,
-                progress=False,
+                progress=False, thumbnails=THUMBNAILS_PER_DATASET,  # the board's gallery (none for prediction files)
             )
         finally:
             self._release(predictor)

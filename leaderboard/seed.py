@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leaderboard.orm import Benchmark, Model, ModelType, Provenance, Result, StoreMeta, utcnow
-from leaderboard.store import entry_id_for, touch_board
+from leaderboard.repository import entry_id_for, touch_board
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,6 @@ import hmac
 import logging
 import math
 import os
-import re
 import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,7 +59,7 @@ from diception_spec.benchmarks import is_ranked_benchmark
 from diception_spec.errors import Refused, public_text
 from diception_spec.results import FORMAT_VERSION as RESULT_FORMAT_VERSION
 from diception_spec.results import validate_result
-from leaderboard import storage
+from leaderboard import run_data, storage
 from leaderboard.db import READ_ONLY, create_store_engine, normalise_url, schema_lock, upgrade
 from leaderboard.orm import (
     Benchmark,
@@ -76,7 +75,15 @@ from leaderboard.orm import (
     Tier,
     utcnow,
 )
+from leaderboard.repository import (
+    BOARD_UPDATED_KEY,
+    entry_id_for,
+    get_or_create_benchmark,
+    get_or_create_model,
+    touch_board,
+)
 from leaderboard.schema import RESULT_COLUMNS, SUBMISSION_COLUMNS
+from leaderboard.seed import seed_reported
 from leaderboard.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -161,86 +168,6 @@ class AdminDisabled(PermissionError):
 def new_worker_id() -> str:
     """A worker id unique to this process (host, pid and a random suffix), as ``claim_next`` needs."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-# --- repository functions: take the session, the caller owns the transaction ------------------------------------
-
-
-def _fmt_number(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def entry_id_for(
-    model: str,
-    variant: str,
-    provenance: str,
-    protocol: str,
-    steps: float | None,
-    guidance: float | None,
-    tier: str | None = None,
-) -> str:
-    """Stable id of a leaderboard row: a readable slug plus a short hash of the exact fields (no collisions)."""
-    parts = [model, variant, provenance, protocol]
-    if steps is not None:
-        parts.append(f"{_fmt_number(steps)} steps")
-    if guidance is not None:
-        parts.append(f"cfg {_fmt_number(guidance)}")
-    if tier:
-        parts.append(tier)
-    slug = re.sub(r"[^a-z0-9]+", "-", " ".join(p for p in parts if p).lower()).strip("-")
-    exact = "\x1f".join([model, variant, provenance, protocol, _fmt_number(steps), _fmt_number(guidance), tier or ""])
-    return f"{slug[:200]}-{hashlib.sha256(exact.encode()).hexdigest()[:8]}"
-
-
-def get_or_create_model(session: Session, name: str, variant: str, model_type: str, family: str = "") -> Model:
-    """The model row for (name, variant), created if missing; safe against a concurrent insert of the same row."""
-    stmt = select(Model).where(Model.name == name, Model.variant == variant)
-    model = session.scalars(stmt).first()
-    if model is not None:
-        return model
-    try:
-        with session.begin_nested():
-            model = Model(name=name, variant=variant, family=family or name, model_type=ModelType(model_type))
-            session.add(model)
-    except IntegrityError:
-        model = session.scalars(stmt).one()
-    return model
-
-
-def get_or_create_benchmark(session: Session, task: str, name: str) -> Benchmark:
-    """The benchmark row for (task, name), created if missing."""
-    stmt = select(Benchmark).where(Benchmark.task == task, Benchmark.name == name)
-    benchmark = session.scalars(stmt).first()
-    if benchmark is not None:
-        return benchmark
-    try:
-        with session.begin_nested():
-            benchmark = Benchmark(task=task, name=name)
-            session.add(benchmark)
-    except IntegrityError:
-        benchmark = session.scalars(stmt).one()
-    return benchmark
-
-
-BOARD_UPDATED_KEY = "board_updated_at"
-
-
-def touch_board(session: Session, when: datetime | None = None) -> None:
-    """Record that what the board shows changed (scores written, hidden, re-run or deleted); see ``last_updated``."""
-    when = when or utcnow()
-    updated = session.execute(
-        update(StoreMeta)
-        .where(StoreMeta.key == BOARD_UPDATED_KEY)
-        .values(value=when.isoformat(), updated_at=when)
-        .execution_options(synchronize_session=False)
-    )
-    if updated.rowcount:
-        return
-    try:
-        with session.begin_nested():
-            session.add(StoreMeta(key=BOARD_UPDATED_KEY, value=when.isoformat(), updated_at=when))
-    except IntegrityError:  # a concurrent first touch (PostgreSQL): theirs is as good as ours
-        pass
 
 
 # --- validation of the evaluation module's result dict ----------------------------------------------------------
@@ -353,7 +280,11 @@ def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -
                 f"result['model']['untrained']: scores of untrained (random) weights are never stored for ranked "
                 f"benchmarks ({', '.join(ranked[:5])}); score real weights, or use the unranked smoke benchmark"
             )
-    details = {k: v for k, v in result.items() if k not in {"scores", "model", "settings", "run", "format_version"}}
+    details = {k: v for k, v in result.items()
+               if k not in {"scores", "model", "settings", "run", "format_version", "thumbnails"}}
+    # Per-item metric values live in run_samples (leaderboard.run_data); the details keep the raw values only.
+    details["samples"] = [{k: v for k, v in s.items() if k != "metrics"} if isinstance(s, Mapping) else s
+                          for s in details.get("samples") or []]
     return {
         "model_name": _require_str(model, "name", "result['model']"),
         "variant": str(model.get("variant") or ""),
@@ -369,6 +300,12 @@ def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -
         "packages": _json_safe(dict(run.get("packages") or {})),
         "details": _json_safe({**details, "run": {k: v for k, v in run.items() if k != "packages"}}),
         "scores": parsed_scores,
+        # What ran it and what it saw item by item (leaderboard.run_data): the row's command, samples and gallery.
+        "model_kind": str(model.get("kind") or "") or None,
+        "code_version": str(run["code_version"]) if run.get("code_version") else None,
+        "git_commit": str(run["git_commit"]) if run.get("git_commit") else None,
+        "samples": result.get("samples") or [],
+        "thumbnails": result.get("thumbnails"),
     }
 
 
@@ -398,8 +335,6 @@ class Store:
         with schema_lock(self.engine):
             upgrade(self.engine)
             if seed:
-                from leaderboard.seed import seed_reported
-
                 with self._session.begin() as session:
                     seed_reported(session)
 
@@ -745,6 +680,9 @@ class Store:
                 "packages": dict(run.packages or {}),
                 "details": dict(run.details or {}),
                 "created_at": run.created_at,
+                "model_kind": run.model_kind,
+                "code_version": run.code_version,
+                "git_commit": run.git_commit,
             }
 
     # --- queue -------------------------------------------------------------------------------------------------
@@ -944,9 +882,13 @@ class Store:
             settings=parsed["settings"],
             packages=parsed["packages"],
             details=parsed["details"],
+            model_kind=parsed["model_kind"],
+            code_version=parsed["code_version"],
+            git_commit=parsed["git_commit"],
         )
         session.add(run)
         session.flush()
+        self._write_run_data(session, run, parsed, provenance)
         when = (parsed["finished_at"] or utcnow()).strftime("%Y-%m-%d")
         if provenance == Provenance.SELF_SUBMITTED:
             submitter = sub.submitter if sub is not None else "a submitter"
@@ -995,6 +937,7 @@ class Store:
                     recorded_at=now,
                 )
             )
+        run_data.prune_thumbnails(session, keep_run_id=run.id)  # runs this one replaced on the board
         touch_board(session, now)
         return run
 
@@ -1061,3 +1004,76 @@ class Store:
                            storage_path, root)
         logger.info("admin: submission %d deleted (stored files %s)", submission_id,
                     "removed" if removed else "none")
+
+    # --- per-sample data and provenance of runs (leaderboard.run_data, leaderboard.verify) ------------------------
+
+    def _write_run_data(
+        self, session: Session, run: EvaluationRun, parsed: dict[str, Any], provenance: Provenance
+    ) -> None:
+        """Per-item values always; thumbnails unless the run is self-submitted (no images of data we do not host:
+        those rows show their per-sample scores only). A summary of the thumbnails goes into the run's details."""
+        run_data.write_samples(session, run.id, parsed["samples"])
+        thumbnails = None if provenance == Provenance.SELF_SUBMITTED else parsed["thumbnails"]
+        summary = run_data.write_thumbnails(session, run.id, thumbnails)
+        if summary is not None or parsed["thumbnails"]:
+            note = None if summary is not None else "self-submitted: per-sample scores only, no images"
+            run.details = {**(run.details or {}), "thumbnails": summary if summary is not None else {"note": note}}
+
+    def run_samples_frame(
+        self, run_ids: int | Sequence[int], *, task: str | None = None, benchmark: str | None = None
+    ) -> pd.DataFrame:
+        """Per-item metric values of the runs (one row per run, task, dataset, item and metric; columns
+        ``run_data.SAMPLE_COLUMNS``), optionally of one task / dataset; empty for runs without per-sample data."""
+        ids = [int(run_ids)] if isinstance(run_ids, int) else [int(r) for r in run_ids]
+        with self._read() as session:
+            return run_data.read_samples(session, ids, task=task, benchmark=benchmark)
+
+    def run_thumbnails(
+        self, run_id: int, *, task: str | None = None, benchmark: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The run's worst / best items drawn small (dicts with ``run_data.THUMBNAIL_FIELDS``, images as bytes),
+        ordered by task, dataset, rank (worst first) and position; [] when it has none."""
+        with self._read() as session:
+            return run_data.read_thumbnails(session, int(run_id), task=task, benchmark=benchmark)
+
+    def thumbnails_frame(self) -> pd.DataFrame:
+        """Per run with thumbnails: ``run_id``, ``items`` and ``bytes`` (what the store holds; see README bounds)."""
+        with self._read() as session:
+            return run_data.thumbnail_summary(session)
+
+    def run_summaries(self, run_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        """What each run needs for its rows' reproduce command and provenance, without the per-sample details:
+        run id -> dict with ``run_id``, ``submission_id``, ``provenance``, ``model``, ``variant``, ``model_kind``,
+        ``model_revision``, ``code_version``, ``git_commit``, ``hardware``, ``host``, ``worker_id``, ``started_at``,
+        ``finished_at``, ``settings`` and ``submission`` (``hub_repo``, ``hub_revision``, ``storage_path``,
+        ``content_hash``, ``submitter``, ``kind``; None without one). ``run_ids`` None: every run."""
+        stmt = (
+            select(EvaluationRun.id, EvaluationRun.submission_id, EvaluationRun.provenance, Model.name, Model.variant,
+                   EvaluationRun.model_kind, EvaluationRun.model_revision, EvaluationRun.code_version,
+                   EvaluationRun.git_commit, EvaluationRun.hardware, EvaluationRun.host, EvaluationRun.worker_id,
+                   EvaluationRun.started_at, EvaluationRun.finished_at, EvaluationRun.settings, Submission.hub_repo,
+                   Submission.hub_revision, Submission.storage_path, Submission.content_hash, Submission.submitter,
+                   Submission.kind)
+            .join(Model, EvaluationRun.model_id == Model.id)
+            .outerjoin(Submission, EvaluationRun.submission_id == Submission.id)
+            .order_by(EvaluationRun.id)
+        )
+        if run_ids is not None:
+            stmt = stmt.where(EvaluationRun.id.in_([int(r) for r in run_ids]))
+        out: dict[int, dict[str, Any]] = {}
+        with self._read() as session:
+            for row in session.execute(stmt):
+                submission = None if row.submission_id is None else {
+                    "submission_id": row.submission_id, "hub_repo": row.hub_repo, "hub_revision": row.hub_revision,
+                    "storage_path": row.storage_path, "content_hash": row.content_hash, "submitter": row.submitter,
+                    "kind": _value(row.kind),
+                }
+                out[row.id] = {
+                    "run_id": row.id, "submission_id": row.submission_id, "provenance": _value(row.provenance),
+                    "model": row.name, "variant": row.variant, "model_kind": row.model_kind,
+                    "model_revision": row.model_revision, "code_version": row.code_version,
+                    "git_commit": row.git_commit, "hardware": row.hardware, "host": row.host,
+                    "worker_id": row.worker_id, "started_at": row.started_at, "finished_at": row.finished_at,
+                    "settings": dict(row.settings or {}), "submission": submission,
+                }
+        return out

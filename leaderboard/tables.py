@@ -28,8 +28,9 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 import pandas as pd
 
-from diception_spec.benchmarks import aggregate_members, benchmark_order, is_ranked_benchmark
+from diception_spec.benchmarks import BENCHMARKS, aggregate_members, benchmark_order, is_ranked_benchmark
 from diception_spec.metrics import METRICS, TASK_MAIN_METRICS
+from diception_spec.models import Provenance
 from diception_spec.tasks import TASK_SPECS, Task
 from leaderboard.schema import PROVENANCES, RESULT_COLUMNS
 
@@ -65,18 +66,50 @@ def _aggregates(task: str) -> Mapping[str, tuple[str, ...]]:
         return {}
 
 
+# Provenance as plain text (shown as a styled label on the page): no icon that depends on an emoji font.
 PROVENANCE_BADGES: Mapping[str, str] = {
-    "reported": "📄 reported",
-    "measured": "🔬 measured",
-    "self-submitted": "📤 self-submitted",
+    Provenance.REPORTED.value: "reported",
+    Provenance.MEASURED.value: "measured",
+    Provenance.SELF_SUBMITTED.value: "self-submitted",
 }
 BADGE_LEGEND: str = (
-    "📄 reported: copied from a paper (see the citation in the detail view); "
-    "🔬 measured: scored here, with a 95% bootstrap interval; "
-    "📤 self-submitted: predictions scored here but produced by the submitter, ranked apart; "
-    "≈: the interval overlaps the row ranked just above, so the difference is not a clear win; "
-    "⚠: trained on a shown benchmark's data."
+    "**reported**: copied from a paper (see the citation in the entry's details), no interval; "
+    "**measured**: scored here, with a 95% bootstrap interval; "
+    "**self-submitted**: predictions scored here but produced by the submitter, ranked apart; "
+    "**≈**: the interval overlaps the row ranked just above, so the difference is not a clear win; "
+    "**⚠**: trained on a shown benchmark's data."
 )
+
+# Short names for column headers and axes, of the benchmark ids that are not already names (the SA-23 ids are the
+# datasets' own names); the spec's ``BenchmarkSpec.title`` (the long name) goes in the tooltip.
+
+
+def metric_label(metric_id: str) -> str:
+    """The metric's human label with its unit (``diception_spec.metrics``), e.g. ``"1-click mIoU (%)"``,
+    ``"AbsRel"``; the id when unknown."""
+    spec = METRICS.get(metric_id)
+    return spec.label_with_unit if spec is not None else metric_id
+
+
+def column_header(metric_id: str) -> str:
+    """A column header for the metric: label, unit and direction, e.g. ``"1-click mIoU (%) ↑"``, ``"AbsRel ↓"``
+    (``MetricSpec.header``; the id itself goes in the tooltip and the downloads); the id when unknown."""
+    spec = METRICS.get(metric_id)
+    return spec.header if spec is not None else metric_id
+
+
+def benchmark_label(benchmark_id: str) -> str:
+    """A benchmark's short display name from the spec (``"nyuv2"`` -> ``"NYUv2"``); SA-23 ids are names already,
+    an unknown id stays as it is."""
+    names = {spec.display_name for (_, name), spec in BENCHMARKS.items() if name == benchmark_id}
+    return names.pop() if len(names) == 1 else benchmark_id
+
+
+def benchmark_title(task: str, benchmark_id: str) -> str:
+    """The benchmark's long name from the spec (``"KITTI Eigen test"``), for tooltips; the id when unknown."""
+    spec = BENCHMARKS.get((task, benchmark_id))
+    return spec.title if spec is not None else benchmark_id
+
 
 # Columns of a task table before the benchmark columns, in order.
 INFO_COLUMNS: tuple[str, ...] = (
@@ -219,8 +252,9 @@ def task_table(
 
     Returns:
         One row per (entry, protocol), sorted by protocol then rank; numeric score columns, with numeric
-        ``<benchmark> ci_low`` / ``<benchmark> ci_high`` columns next to every benchmark that has intervals
-        (``display_table`` turns them into one ``<benchmark> 95% CI`` text column), ``entry_id`` last.
+        ``<benchmark> ci_low`` / ``<benchmark> ci_high`` columns next to every benchmark that has intervals (and
+        ``average ci_low`` / ``average ci_high``, the mean of the bounds, next to ``average`` when there are any;
+        ``display_table`` turns each pair into one ``... 95% CI`` text column), ``entry_id`` last.
         ``df.attrs`` holds ``task``, ``metric``, ``unit``, ``higher_is_better``, ``rank_by``, ``benchmarks`` and
         ``note`` (the rules, in words).
 
@@ -350,6 +384,10 @@ def task_table(
     out = pd.DataFrame(data)
 
     shown = [c for c in INFO_COLUMNS if wanted is None or c in wanted or c in ALWAYS_SHOWN]
+    if "average" in shown and components and not (np.isnan(ci_avg_low).all() or np.isnan(ci_avg_high).all()):
+        out["average" + CI_LOW], out["average" + CI_HIGH] = ci_avg_low[order], ci_avg_high[order]
+        at = shown.index("average") + 1
+        shown[at:at] = ["average" + CI_LOW, "average" + CI_HIGH]
     out = out[[*shown, *ordered, "entry_id"]]
     return _finish(out, task, metric, unit, hib, rank_by=rank_by, benchmarks=benchmarks, protocol=protocol)
 
@@ -526,12 +564,13 @@ def display_table(table: pd.DataFrame, *, digits: int = 4) -> pd.DataFrame:
     """The table as shown: scores rounded, each interval as one ``<benchmark> 95% CI`` text column next to its
     score, cells of benchmarks a row was trained on marked ⚠, ranks as text (blank when unranked)."""
     benchmarks = [b for b in table.attrs.get("benchmarks", []) if b in table]
+    with_intervals = [*benchmarks, "average"]
     data: dict[str, Any] = {}
     flags = table["flags"].astype(str) if "flags" in table else None
     for col in table.columns:
-        if col.endswith(CI_HIGH) and col[: -len(CI_HIGH)] in benchmarks:
+        if col.endswith(CI_HIGH) and col[: -len(CI_HIGH)] in with_intervals:
             continue
-        if col.endswith(CI_LOW) and col[: -len(CI_LOW)] in benchmarks:
+        if col.endswith(CI_LOW) and col[: -len(CI_LOW)] in with_intervals:
             b = col[: -len(CI_LOW)]
             low, high = table[col].to_numpy(dtype=float), table[b + CI_HIGH].to_numpy(dtype=float)
             data[b + CI_SUFFIX] = _format_intervals(low, high, ~(np.isnan(low) | np.isnan(high)))

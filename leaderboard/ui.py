@@ -4,15 +4,13 @@ Mounting (inside the app's ``gr.Blocks``; each builder opens its own ``gr.Tab``)
 
     with gr.Blocks() as demo:
         with gr.Tabs():
-            board = build_leaderboard_tab(store_factory, demo=demo)  # demo: read the page's ?query on load
-            build_submit_tab(store_factory, demo=demo)
+            board = build_leaderboard_tab(store, demo=demo)  # demo: read the page's ?query on load
+            build_submit_tab(store, demo=demo)
     demo.launch(css_paths=[CSS_PATH])
 
-``store_factory`` is called once, on first use (never at build time), and must return an object with
-``leaderboard.store.Store``'s read methods (``results_frame``, ``models_frame``, ``last_updated``,
-``create_submission``, ``submissions_frame``, ``get_submission``). The board's frames are cached and reloaded
-when ``last_updated()`` changes. Share links carry the view in URL query parameters (``tables.share_query``);
-``apply_query_params`` turns a page's parameters back into a view.
+``store`` is the app's one ``leaderboard.store.Store`` (any ``leaderboard.schema.LeaderboardStore``). The board's
+frames are cached and reloaded when ``last_updated()`` changes. Share links carry the view in URL query parameters
+(``tables.share_query``); ``apply_query_params`` turns a page's parameters back into a view.
 """
 
 from __future__ import annotations
@@ -34,9 +32,9 @@ import pandas as pd
 
 from diception_spec.benchmarks import benchmark_order
 from diception_spec.errors import Refused
-from leaderboard import charts, tables
+from leaderboard import board_html, charts, tables
 from leaderboard.prediction_files import PredictionsRefused
-from leaderboard.schema import PROVENANCES
+from leaderboard.schema import PROVENANCES, LeaderboardStore
 from leaderboard.submit import (
     SubmissionError,
     SubmissionForm,
@@ -56,8 +54,7 @@ FROM_TASK_FILE = "(from diception_task.json)"
 SOURCE_HUB, SOURCE_UPLOAD = "Hub repo pinned to a commit", "Upload (.zip or folder)"
 WHAT_ADAPTER, WHAT_PREDICTIONS = "A DICEPTION adapter", "Prediction files (self-submitted)"
 MODEL_TYPES = ("generalist", "specialist")
-OPTIONAL_COLUMNS = tuple(c for c in tables.INFO_COLUMNS if c not in tables.ALWAYS_SHOWN)
-CHART_KEYS = ("main", "data_efficiency", "steps", "guidance", "radar")
+CHART_KEYS = ("heatmap", "main", "data_efficiency", "steps", "guidance", "radar")
 SUBMISSION_TABLE_COLUMNS = ("#", "name", "task", "benchmarks", "status", "failure reason", "attempts", "submitted",
                             "estimated wait")  # fmt: skip
 
@@ -78,23 +75,15 @@ class BoardData:
 
 
 class StoreHandle:
-    """The store (created on first use) and its frames, reloaded when ``last_updated()`` changes.
+    """The store and its frames, reloaded when ``last_updated()`` changes.
 
     Shared, read-mostly data of the whole app (not per-user state); a lock keeps concurrent reloads single.
     """
 
-    def __init__(self, store_factory: Callable[[], Any]) -> None:
-        self._factory = store_factory
-        self._store: Any = None
+    def __init__(self, store: LeaderboardStore) -> None:
+        self.store = store
         self._data: BoardData | None = None
         self._lock = threading.Lock()
-
-    @property
-    def store(self) -> Any:
-        with self._lock:
-            if self._store is None:
-                self._store = self._factory()
-            return self._store
 
     def data(self) -> BoardData:
         store = self.store
@@ -116,8 +105,9 @@ class BoardView:
     metric_choices: list[str]
     protocol_choices: list[str]
     column_choices: list[str]
-    table: pd.DataFrame  # as shown (display_table)
+    table: pd.DataFrame  # display_table's text view of the rows
     raw_table: pd.DataFrame  # numeric, what the downloads hold
+    html: str  # what the page shows: one titled table per ranking group (board_html)
     note: str
     share_link: str
     csv_path: str
@@ -135,14 +125,14 @@ def apply_query_params(params: Any) -> ViewFilters:
 
 def normalize_filters(results: pd.DataFrame, filters: ViewFilters) -> ViewFilters:
     """Filters that exist for the data: unknown metric -> the task's main metric, unknown protocol -> all,
-    unknown columns dropped, unknown model types / provenances dropped."""
+    unknown dataset columns dropped, unknown model types / provenances dropped."""
     metrics = tables.metrics_for(results, filters.task)
     metric = filters.metric if filters.metric in metrics else tables.main_metric(results, filters.task)
     protocols = tables.protocols_for(results, filters.task, metric)
     protocol = filters.protocol if filters.protocol in protocols else None
     columns = filters.columns
     if columns is not None:
-        known = set(tables.benchmarks_for(results, filters.task, metric)) | set(OPTIONAL_COLUMNS)
+        known = set(tables.benchmarks_for(results, filters.task, metric))
         columns = tuple(c for c in columns if c in known)
     return replace(
         filters,
@@ -216,12 +206,17 @@ def build_view(data: BoardData, filters: ViewFilters, *, base_url: str = "", dow
     """The whole Leaderboard tab for a view (a pure function of the data and the filters, plus the files)."""
     results, models = data.results, data.models
     filters = normalize_filters(results, filters)
-    raw = tables.task_table(results, filters.task, **filters.table_kwargs())
+    # The column choice picks datasets; the rank context (model type, provenance, tier, settings, average) is always
+    # kept: the page folds it into one column, the downloads keep every column.
+    kwargs = filters.table_kwargs()
+    if filters.columns is not None:
+        kwargs["columns"] = (*filters.columns, *tables.INFO_COLUMNS)
+    raw = tables.task_table(results, filters.task, **kwargs)
     shown = tables.display_table(raw).drop(columns=["entry_id"])  # long ids: the detail picker lists them
     csv_path, json_path = write_downloads(raw, filters.task, download_dir)
     metric_choices = tables.metrics_for(results, filters.task)
     protocol_choices = [ALL_PROTOCOLS, *tables.protocols_for(results, filters.task, filters.metric)]
-    column_choices = [*tables.benchmarks_for(results, filters.task, filters.metric), *OPTIONAL_COLUMNS]
+    column_choices = tables.benchmarks_for(results, filters.task, filters.metric)
     entries = []
     if len(raw):
         for rec in raw[["entry_id", "model", "variant", "protocol"]].drop_duplicates("entry_id").itertuples():
@@ -238,6 +233,7 @@ def build_view(data: BoardData, filters: ViewFilters, *, base_url: str = "", dow
         column_choices=column_choices,
         table=shown,
         raw_table=raw,
+        html=board_html.board_html(raw),
         note=note,
         share_link=share_link(filters, base_url),
         csv_path=csv_path,
@@ -394,6 +390,12 @@ def submit_kind_updates(what: str | None) -> tuple[Any, Any]:
     return gr.update(visible=not predictions), gr.update(visible=predictions)
 
 
+def adapter_source_updates(source: str | None) -> tuple[Any, Any]:
+    """Visibility of the Hub fields and of the upload boxes for the chosen adapter source."""
+    upload = source == SOURCE_UPLOAD
+    return gr.update(visible=not upload), gr.update(visible=upload)
+
+
 def _format_wait(seconds: Any) -> str:
     try:
         value = float(seconds)
@@ -518,51 +520,57 @@ def _request_params(request: Any) -> Any:
 
 
 def build_leaderboard_tab(
-    store_factory: Callable[[], Any], *, demo: gr.Blocks | None = None, download_dir: Path | None = None
+    store: LeaderboardStore, *, demo: gr.Blocks | None = None, download_dir: Path | None = None
 ) -> LeaderboardTab:
     """Create the Leaderboard tab (it opens its own ``gr.Tab``) inside the caller's ``gr.Blocks``.
 
     Pass ``demo`` (or call ``tab.attach(demo)``) so the tab fills itself on page load from the URL's query.
     """
-    handle = StoreHandle(store_factory)
+    handle = StoreHandle(store)
     c: dict[str, Any] = {}
     with gr.Tab("Leaderboard", id="leaderboard", elem_id="leaderboard-tab"):
-        with gr.Row():
+        # One row of the filters people use; the rest on demand, so the scores start on the first screen.
+        with gr.Row(equal_height=True, elem_classes=["lb-controls"]):
             c["task"] = gr.Dropdown(
-                [(tables.TASK_LABELS[t], t) for t in tables.TASKS], value=ViewFilters.task, label="Task", scale=2
-            )
+                [(tables.TASK_LABELS[t], t) for t in tables.TASKS], value=ViewFilters.task, label="Task", scale=2,
+                min_width=170,
+            )  # fmt: skip
             # Choices change with the task; values are checked by normalize_filters, so custom values are allowed
             # (Gradio would otherwise check them against the choices the page was built with).
-            c["metric"] = gr.Dropdown([], label="Metric", scale=1, allow_custom_value=True)
+            c["metric"] = gr.Dropdown([], label="Metric", scale=2, allow_custom_value=True, min_width=170)
             c["protocol"] = gr.Dropdown([ALL_PROTOCOLS], value=ALL_PROTOCOLS, label="Protocol", scale=2,
-                                        allow_custom_value=True)  # fmt: skip
-            c["search"] = gr.Textbox(label="Search", placeholder="model or variant", scale=2)
-        with gr.Row():
+                                        allow_custom_value=True, min_width=170)  # fmt: skip
+            c["search"] = gr.Textbox(label="Search", placeholder="model or variant", scale=2, min_width=150)
+        with gr.Accordion("More filters: model type, provenance, datasets shown", open=False), gr.Row():
             c["model_types"] = gr.CheckboxGroup(list(MODEL_TYPES), label="Model type")
             c["provenances"] = gr.CheckboxGroup(list(PROVENANCES), label="Provenance")
-            c["columns"] = gr.Dropdown([], multiselect=True, label="Columns", scale=3, allow_custom_value=True)
-        c["note"] = gr.Markdown(elem_classes=["lb-note"])
-        c["table"] = gr.Dataframe(interactive=False, wrap=False, max_height=600, elem_id="leaderboard-table")
-        gr.Markdown(tables.BADGE_LEGEND, elem_classes=["lb-legend"])
-        with gr.Row():
-            c["csv"] = gr.DownloadButton("Download CSV", size="sm")
-            c["json"] = gr.DownloadButton("Download JSON", size="sm")
-            c["share"] = gr.Textbox(label="Share link (this view)", interactive=False, buttons=["copy"], scale=3)
+            c["columns"] = gr.Dropdown([], multiselect=True, label="Datasets shown", scale=3,
+                                       allow_custom_value=True)  # fmt: skip
+        c["table"] = gr.HTML(elem_id="leaderboard-table", padding=False, apply_default_css=False)
         c["updated"] = gr.Markdown(elem_classes=["lb-updated"])
+        gr.Markdown(tables.BADGE_LEGEND, elem_classes=["lb-legend"])
+        c["note"] = gr.Markdown(elem_classes=["lb-note"])
+        with gr.Row(equal_height=True):
+            c["csv"] = gr.DownloadButton("Download CSV", size="sm", scale=0, min_width=140)
+            c["json"] = gr.DownloadButton("Download JSON", size="sm", scale=0, min_width=140)
+            c["share"] = gr.Textbox(label="Share link (this view)", interactive=False, buttons=["copy"], scale=3)
+        # Plots without Gradio's label badge: each figure carries its own (wrapped) title, which the badge would cover.
+        plot = {"elem_classes": ["lb-plot"], "show_label": False}
+        c["plot_heatmap"] = gr.Plot(label="Per-dataset heat map", elem_id="leaderboard-heatmap", **plot)
         with gr.Accordion("Entry details", open=False):
             c["entry"] = gr.Dropdown([], label="Entry", allow_custom_value=True)
             c["detail_md"] = gr.Markdown()
             c["detail_json"] = gr.JSON(label="All fields")
-        with gr.Accordion("Charts", open=True):
+        with gr.Accordion("Charts", open=True, elem_id="leaderboard-charts"):
             c["selected"] = gr.Dropdown([], multiselect=True, label="Also show (models or entries)",
                                         allow_custom_value=True)  # fmt: skip
             with gr.Row():
-                c["plot_main"] = gr.Plot(label="Per dataset")
-                c["plot_data_efficiency"] = gr.Plot(label="Data efficiency")
+                c["plot_main"] = gr.Plot(label="Per dataset", min_width=320, **plot)
+                c["plot_data_efficiency"] = gr.Plot(label="Data efficiency", min_width=320, **plot)
             with gr.Row():
-                c["plot_steps"] = gr.Plot(label="Quality vs steps")
-                c["plot_guidance"] = gr.Plot(label="Quality vs guidance")
-            c["plot_radar"] = gr.Plot(label="Across tasks")
+                c["plot_steps"] = gr.Plot(label="Quality vs steps", min_width=320, **plot)
+                c["plot_guidance"] = gr.Plot(label="Quality vs guidance", min_width=320, **plot)
+            c["plot_radar"] = gr.Plot(label="Across tasks", **plot)
         c["base_url"] = gr.State("")
 
     control_keys = ("task", "metric", "protocol", "search", "model_types", "provenances", "columns", "selected")
@@ -576,11 +584,11 @@ def build_leaderboard_tab(
         columns_value = list(f.columns) if f.columns is not None else list(view.column_choices)
         selected_choices = sorted(set(view.model_choices) | set(f.selected))
         return [
-            gr.update(choices=view.metric_choices, value=f.metric),
+            gr.update(choices=[(tables.column_header(m), m) for m in view.metric_choices], value=f.metric),
             gr.update(choices=view.protocol_choices, value=f.protocol or ALL_PROTOCOLS),
-            gr.update(choices=view.column_choices, value=columns_value),
+            gr.update(choices=[(tables.benchmark_label(b), b) for b in view.column_choices], value=columns_value),
             view.note,
-            view.table,
+            view.html,
             view.csv_path,
             view.json_path,
             view.share_link,
@@ -591,7 +599,7 @@ def build_leaderboard_tab(
         ]
 
     def refresh(task, metric, protocol, search, model_types, provenances, columns, selected, base_url):  # noqa: ANN001
-        all_columns = [*tables.benchmarks_for(handle.data().results, task, metric), *OPTIONAL_COLUMNS]
+        all_columns = tables.benchmarks_for(handle.data().results, task, metric)
         filters = filters_from_inputs(task, metric, protocol, search, model_types, provenances, columns,
                                       all_columns, selected)  # fmt: skip
         return updates(build_view(handle.data(), filters, base_url=base_url, download_dir=download_dir))
@@ -635,7 +643,7 @@ class SubmitTab:
 
 
 def build_submit_tab(
-    store_factory: Callable[[], Any],
+    store: LeaderboardStore,
     *,
     demo: gr.Blocks | None = None,
     config: SubmitConfig | None = None,
@@ -648,66 +656,81 @@ def build_submit_tab(
     required to submit; locally a submitter name is typed (default ``DICEPTION_SUBMITTER``). ``config`` defaults
     to ``SubmitConfig.from_env()``; ``download`` replaces ``huggingface_hub.snapshot_download`` (tests).
     """
-    handle = StoreHandle(store_factory)
+    handle = StoreHandle(store)
     space = on_space() if space is None else space
     config = SubmitConfig.from_env() if config is None else config
     benchmark_ids = sorted({b for task in tables.TASKS for b in benchmark_order(task)})
     c: dict[str, Any] = {}
     with gr.Tab("Submit", id="submit", elem_id="submit-tab"):
         gr.Markdown(
-            "Submit a LoRA adapter of DICEPTION in the adapter folder format (safetensors only). It is validated "
-            "now and scored later on the standard tier; you see its status, failure reason and estimated wait "
-            f"below. Adapters must target `{config.base_model_id}`"
-            + (f" at revision `{config.base_revision}`." if config.base_revision else ".")
-            + " For a model we cannot run, upload its prediction files instead (public splits only; scored here, "
-            "badged self-submitted and ranked apart from measured rows): a .zip holding `predictions.json` "
-            "(`format_version`, `task`, `benchmarks`, `depth_kind`, ...) and `depth/<sample_id>.npy`, "
-            "`normal/<sample_id>.npy` or `masks/<sample_id>/<mask_id>.png`."
-        )
-        if space:
-            c["login"] = gr.LoginButton()
-            c["submitter"] = gr.State("")
-        else:
-            c["submitter"] = gr.Textbox(label="Submitter", value=os.environ.get("DICEPTION_SUBMITTER", ""))
-        with gr.Row():
+            "Submit a **LoRA adapter** of DICEPTION (validated now, scored later on the standard tier) or, for a "
+            "model we cannot run, its **prediction files** (public splits only; scored here, badged "
+            "self-submitted and ranked apart). Your submissions' status, failure reason and estimated wait are "
+            "listed below.", elem_classes=["submit-intro"],
+        )  # fmt: skip
+        # What first: only the chosen kind's (and, for an adapter, the chosen source's) fields are shown.
+        c["what"] = gr.Radio([WHAT_ADAPTER, WHAT_PREDICTIONS], value=WHAT_ADAPTER, label="What are you submitting?",
+                             elem_id="submit-what")  # fmt: skip
+        with gr.Group(visible=True, elem_id="submit-adapter-inputs") as c["adapter_inputs"]:
+            gr.Markdown(
+                "A folder in the adapter format (`adapter_config.json`, `adapter_model.safetensors`, "
+                f"`diception_task.json`; safetensors only) targeting `{config.base_model_id}`"
+                + (f" at revision `{config.base_revision}`." if config.base_revision else "."),
+                elem_classes=["submit-help"], padding=True,
+            )  # fmt: skip
+            c["source"] = gr.Radio([SOURCE_HUB, SOURCE_UPLOAD], value=SOURCE_HUB, label="Where is the adapter?",
+                                   elem_id="submit-source")  # fmt: skip
+            with gr.Row(visible=True, elem_id="submit-hub-inputs") as c["hub_inputs"]:
+                c["hub_repo"] = gr.Textbox(label="Hub repo", placeholder="user/my-adapter", elem_id="submit-hub-repo")
+                c["hub_revision"] = gr.Textbox(label="Commit (40 hex characters)", elem_id="submit-hub-revision")
+            with gr.Row(visible=False, elem_id="submit-upload-inputs") as c["upload_inputs"]:
+                c["zip"] = gr.File(label="Adapter .zip", file_types=[".zip"], file_count="single", type="filepath",
+                                   height=120, elem_id="submit-zip")  # fmt: skip
+                c["folder"] = gr.File(label="...or the adapter folder", file_count="directory", type="filepath",
+                                      height=120, elem_id="submit-folder")  # fmt: skip
+        with gr.Group(visible=False, elem_id="submit-predictions-inputs") as c["predictions_inputs"]:
+            gr.Markdown(
+                "A .zip holding `predictions.json` (`format_version`, `task`, `benchmarks`, `depth_kind`, ...) and "
+                "`depth/<sample_id>.npy`, `normal/<sample_id>.npy` or `masks/<sample_id>/<mask_id>.png`.",
+                elem_classes=["submit-help"], padding=True,
+            )  # fmt: skip
+            c["predictions_zip"] = gr.File(label="Prediction files .zip", file_types=[".zip"], file_count="single",
+                                           type="filepath", height=120, elem_id="submit-predictions-zip")  # fmt: skip
+        with gr.Row(equal_height=True):
+            if space:
+                c["login"] = gr.LoginButton()
+                c["submitter"] = gr.State("")
+            else:
+                c["submitter"] = gr.Textbox(label="Submitter", value=os.environ.get("DICEPTION_SUBMITTER", ""))
             c["name"] = gr.Textbox(label="Name", max_length=100)
             c["licence"] = gr.Textbox(label="Licence", placeholder="e.g. MIT; empty: from diception_task.json")
-        c["description"] = gr.Textbox(label="Description", lines=2)
-        c["training_data"] = gr.Textbox(label="Training data", lines=2)
-        with gr.Row():
-            c["trained_on"] = gr.Dropdown(
-                benchmark_ids, multiselect=True, allow_custom_value=True,
-                label="Benchmarks whose data it was trained on (flagged on the board)",
-            )  # fmt: skip
+        with gr.Row(equal_height=True):
             c["task"] = gr.Dropdown([FROM_TASK_FILE, *tables.TASKS], value=FROM_TASK_FILE, label="Task")
             c["benchmarks"] = gr.Dropdown(
                 benchmark_ids, multiselect=True, allow_custom_value=True,
                 label="Benchmarks to score (empty: from diception_task.json or predictions.json)",
             )  # fmt: skip
-        c["what"] = gr.Radio([WHAT_ADAPTER, WHAT_PREDICTIONS], value=WHAT_ADAPTER, label="What are you submitting?")
-        with gr.Group(visible=True) as c["adapter_inputs"]:
-            c["source"] = gr.Radio([SOURCE_HUB, SOURCE_UPLOAD], value=SOURCE_HUB, label="Adapter")
-            with gr.Row():
-                c["hub_repo"] = gr.Textbox(label="Hub repo", placeholder="user/my-adapter")
-                c["hub_revision"] = gr.Textbox(label="Commit (40 hex characters)")
-            with gr.Row():
-                c["zip"] = gr.File(label="Adapter .zip", file_types=[".zip"], file_count="single", type="filepath")
-                c["folder"] = gr.File(label="...or the adapter folder", file_count="directory", type="filepath")
-        with gr.Group(visible=False) as c["predictions_inputs"]:
-            c["predictions_zip"] = gr.File(label="Prediction files .zip", file_types=[".zip"], file_count="single",
-                                           type="filepath")  # fmt: skip
+            c["trained_on"] = gr.Dropdown(
+                benchmark_ids, multiselect=True, allow_custom_value=True,
+                label="Benchmarks whose data it was trained on (flagged on the board)",
+            )  # fmt: skip
+        with gr.Row(equal_height=True):
+            c["description"] = gr.Textbox(label="Description", lines=1, max_lines=4)
+            c["training_data"] = gr.Textbox(label="Training data", lines=1, max_lines=4)
         c["submit"] = gr.Button("Validate and submit", variant="primary")
         c["result"] = gr.Markdown()
         with gr.Row():
             gr.Markdown("### Your submissions")
-            c["refresh"] = gr.Button("Refresh", size="sm")
+            c["refresh"] = gr.Button("Refresh", size="sm", scale=0, min_width=100)
         c["mine"] = gr.Dataframe(interactive=False, headers=list(SUBMISSION_TABLE_COLUMNS))
 
     field_keys = ("name", "description", "licence", "training_data", "trained_on", "task", "benchmarks", "source",
                   "hub_repo", "hub_revision", "zip", "folder", "what", "predictions_zip")  # fmt: skip
     fields = [c[k] for k in field_keys]
     c["what"].change(submit_kind_updates, inputs=[c["what"]], outputs=[c["adapter_inputs"], c["predictions_inputs"]],
-                     queue=False)  # fmt: skip
+                     queue=False, api_visibility="private")  # fmt: skip
+    c["source"].change(adapter_source_updates, inputs=[c["source"]], outputs=[c["hub_inputs"], c["upload_inputs"]],
+                       queue=False, api_visibility="private")  # fmt: skip
 
     def quick_check(*values: Any) -> None:
         try:

@@ -30,7 +30,6 @@ Every refusal raises ``AdapterRefused`` with a message saying which file and exa
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
@@ -53,7 +52,10 @@ from diception_spec.adapter_format import (
     ALLOWED_PROJECTIONS,
     CARD_FILE,
     CONFIG_FILE,
+    CONTEXT_OUTPUT_PROJECTION,
+    CONTEXT_PROJECTIONS,
     EMBEDDING_FILE,
+    IMAGE_PROJECTIONS,
     MAX_LIST_ITEMS,
     MAX_RANK,
     MAX_TASK_FILE_BYTES,
@@ -67,6 +69,7 @@ from diception_spec.adapter_format import (
     AdapterTask,
     parse_task_file,
 )
+from diception_spec.adapter_format import content_hash as _content_hash  # also prediction_files' file sets
 from diception_spec.benchmarks import USER_SPLIT_PREFIX, benchmark_order
 from diception_spec.json_input import parse_json_object
 
@@ -126,12 +129,12 @@ def expected_modules(transformer_config: Mapping[str, Any]) -> dict[str, tuple[i
     modules: dict[str, tuple[int, int]] = {}
     for i in range(layers):
         prefix = f"transformer_blocks.{i}.attn."
-        for proj in ("to_q", "to_k", "to_v", "to_out.0"):
+        for proj in IMAGE_PROJECTIONS:
             modules[prefix + proj] = (inner, inner)
-        for proj in ("add_q_proj", "add_k_proj", "add_v_proj"):
+        for proj in CONTEXT_PROJECTIONS:
             modules[prefix + proj] = (context, inner)
         if i < layers - 1:
-            modules[prefix + "to_add_out"] = (inner, context)
+            modules[prefix + CONTEXT_OUTPUT_PROJECTION] = (inner, context)
     return modules
 
 
@@ -352,17 +355,6 @@ def _list_folder(root: Path) -> dict[str, Path]:
     if missing:
         raise AdapterRefused(f"missing {', '.join(missing)} (required: {', '.join(REQUIRED_FILES)})")
     return files
-
-
-def _content_hash(files: Mapping[str, Path]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        path = files[name]
-        digest.update(name.encode("utf-8") + b"\0" + path.stat().st_size.to_bytes(8, "little"))
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_small(name: str, path: Path, limit: int) -> bytes:

@@ -18,6 +18,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from diception_spec.adapter_format import DEFAULT_TARGETS
+
 logger = logging.getLogger("diception_core.finetune")
 
 
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", default="tiny", help="tiny | a converted model folder | a Hub id of one")
     model.add_argument("--rank", type=int, default=128, help="LoRA rank (<= 128; default 128 as in the paper)")
     model.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default: = rank)")
-    model.add_argument("--targets", type=_csv, default=("to_q", "to_k", "to_v"),
-                       help="comma-separated attention projections (default to_q,to_k,to_v)")
+    model.add_argument("--targets", type=_csv, default=DEFAULT_TARGETS,
+                       help=f"comma-separated attention projections (default {','.join(DEFAULT_TARGETS)})")
     model.add_argument("--prompt-embedding", choices=PROMPT_EMBEDDING_MODES, default="auto",
                        help="new task: encode with the text encoders, learn it, or auto (encode if possible)")
     train = parser.add_argument_group("training")

@@ -45,7 +45,14 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from diception_spec.adapter_format import ALLOWED_PROJECTIONS, MAX_PROMPT_CHARS, MAX_RANK, NEW_TASK_ENCODINGS
+from diception_spec.adapter_format import (
+    ALLOWED_PROJECTIONS,
+    DEFAULT_TARGETS,
+    MAX_PROMPT_CHARS,
+    MAX_RANK,
+    NEW_TASK_ENCODINGS,
+)
+from diception_spec.benchmarks import USER_SPLIT_PREFIX, default_benchmarks
 from diception_spec.metrics import mask_iou
 from diception_spec.tasks import TASK_SPECS, Encoding, Task, task_prompt
 
@@ -67,14 +74,6 @@ DEFAULT_LICENCE = (
     "licences; the training data's licence applies too"
 )
 # What an adapter for an existing task asks to be scored on (IDS.md's benchmark ids).
-DEFAULT_BENCHMARKS: dict[Task, tuple[str, ...]] = {
-    Task.POINT_SEGMENTATION: ("sa23",),
-    Task.DEPTH: ("nyuv2", "kitti", "scannet", "diode", "eth3d"),
-    Task.NORMAL: ("nyuv2", "scannet", "diode_indoor", "ibims", "sintel"),
-    Task.ENTITY_SEGMENTATION: ("coco_val2017",),
-    Task.SEMANTIC_SEGMENTATION: ("coco_val2017",),
-    Task.POSE: ("coco_val2017",),
-}
 # Settings a resumed run must share with the checkpoint it continues (steps and output options may change).
 _RESUME_KEYS = (
     "data", "task", "encoding", "prompt", "category", "model", "rank", "lora_alpha", "targets", "batch", "grad_accum",
@@ -97,7 +96,7 @@ class FinetuneSettings:
     output: str | None = None  # run folder; default ./diception-finetune-<name>
     rank: int = 128
     lora_alpha: float | None = None  # default = rank (LoRA scale 1)
-    targets: tuple[str, ...] = ("to_q", "to_k", "to_v")
+    targets: tuple[str, ...] = DEFAULT_TARGETS
     steps: int = 500
     batch: int = 8
     grad_accum: int = 1
@@ -757,10 +756,10 @@ class Finetuner:
         if settings.benchmarks:
             benchmarks = list(settings.benchmarks)
         elif self.task is not None:
-            benchmarks = list(DEFAULT_BENCHMARKS[self.task])
+            benchmarks = list(default_benchmarks(self.task))
         else:
             # The user's held-out split (written to <output>/heldout), named as evaluation.benchmarks.user_split does.
-            benchmarks = [f"user:{_slug(settings.name)}-heldout"]
+            benchmarks = [f"{USER_SPLIT_PREFIX}{_slug(settings.name)}-heldout"]
         n = len(self.samples)
         training_data = settings.training_data or (
             f"{n} image/target pairs from the user-supplied folder '{Path(settings.data).name}' "

@@ -22,7 +22,6 @@ def test_side_over_the_webp_limit_is_refused_before_any_model_work(tmp_path):
     with pytest.raises(gr.Error, match=r"16,383.*Downscale") as err:
         callbacks.check_image(str(long))
     assert err.value.field == "image"
-    assert callbacks.render_clicks(str(long), "[]") is None
     results = callbacks.validation_results(callbacks.check_image, ["image"], [str(long)])
     assert not results[0]["is_valid"] and "16,383" in results[0]["message"]
     fits = tmp_path / "fits.png"
@@ -91,7 +90,7 @@ class _Store:
 
 def test_hidden_submissions_are_not_listed_and_do_not_resolve(tmp_path):
     stored = _fake_adapter(tmp_path / "store" / "abc")
-    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", lambda: _Store(stored))
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", _Store(stored))
     assert [v for _, v in catalog.submissions()] == ["submission:3"]
     assert catalog.resolve("submission:3")[0] == stored
     with pytest.raises(gr.Error, match="Unknown adapter"):
@@ -100,7 +99,7 @@ def test_hidden_submissions_are_not_listed_and_do_not_resolve(tmp_path):
 
 @pytest.mark.parametrize("value", ["submission:²", "submission:٣", "submission:" + "9" * 40, "submission:-3"])
 def test_odd_submission_keys_are_unknown_adapters(tmp_path, value):
-    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", lambda: _Store(tmp_path))
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", _Store(tmp_path))
     with pytest.raises(gr.Error, match="Unknown adapter"):
         catalog.resolve(value)
 

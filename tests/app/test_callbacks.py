@@ -82,6 +82,20 @@ def test_category_required(server, image_path):
     with pytest.raises(gr.Error, match="No category"):
         _request(server, image_path, "semantic_segmentation", category=None)
     assert _request(server, image_path, "semantic_segmentation", category=" dog ").job.category == "dog"
+    assert _request(server, image_path, "semantic_segmentation", category="Sports Ball").job.category == "sports ball"
+
+
+def test_unknown_category_is_refused_by_the_app(server, image_path):
+    with pytest.raises(gr.Error, match="Unknown category 'unicorn'.*COCO's 80") as err:
+        _request(server, image_path, "semantic_segmentation", category="unicorn")
+    assert err.value.field == "category"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "[[1, 1]," + " " * 100_000 + "]"])
+def test_over_long_points_text_is_refused_before_parsing(server, image_path, text):
+    with pytest.raises(gr.Error, match="100,0\\d\\d characters") as err:
+        _request(server, image_path, "point_segmentation", text)
+    assert err.value.field == "points"
 
 
 @pytest.mark.parametrize(("steps", "guidance", "seed", "match"), [
@@ -118,6 +132,30 @@ def test_validator_marks_the_input_at_fault(server, image_path):
     assert [v["is_valid"] for v in bad_steps] == [True, True, False]
     no_image = validator(None, "[[1, 1]]", 2)
     assert not no_image[0]["is_valid"] and "No image" in no_image[0]["message"]
+
+
+def test_refusal_names_the_input_and_its_section(server, image_path):
+    def check(image, points, steps):
+        return _request(server, image, "point_segmentation", points, steps=steps)
+
+    names = callbacks.parameter_names(check)
+    assert callbacks.first_refusal(check, names, [str(image_path), "[[1, 1]]", 2]) is None
+    assert callbacks.refusal_text(None) == ""
+    refusal = callbacks.first_refusal(check, names, [str(image_path), "[[1, 1]]", 2.5])
+    assert refusal.field == "steps" and "whole number from 1 to 50" in refusal.message
+    text = callbacks.refusal_text(refusal, "Settings")
+    assert text.startswith("**⚠ Check the input: Steps** (in Settings, now open)") and "2.5" in text
+    no_points = callbacks.first_refusal(check, names, [str(image_path), "[]", 2])
+    assert no_points.field == "points" and "Points (clicks)" in callbacks.refusal_text(no_points)
+
+
+def test_a_check_that_crashes_is_still_a_refusal():
+    def check(image):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    refusal = callbacks.first_refusal(check, ["image"], [None])
+    assert refusal.field == "image" and "RecursionError" in refusal.message
+    assert callbacks.validation_results(check, ["image"], [None])[0]["is_valid"] is False
 
 
 # ---------------------------------------------------------------------------------------------- the model banner
@@ -196,13 +234,25 @@ def test_clicks_add_undo_clear_and_sixth(image_path):
     assert callbacks.new_upload()[0] == "[]"
 
 
-def test_render_clicks_draws_at_the_pixel(image_path):
-    view = callbacks.render_clicks(str(image_path), "[[40, 24]]")
-    original = np.asarray(Image.open(image_path))
-    assert view.shape == original.shape
-    assert not np.array_equal(view[24, 40], original[24, 40])
-    assert np.array_equal(view[0, 0], original[0, 0])
-    assert callbacks.render_clicks(None, "[]") is None
+def test_click_needs_a_readable_image_and_reads_only_its_size(image_path, tmp_path):
+    points, counter = callbacks.click(None, "[]", [3, 4])
+    assert points == "[]" and "Upload an image first" in counter
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    points, counter = callbacks.click(str(broken), "[[1, 1]]", [3, 4])
+    assert json.loads(points) == [[1, 1]] and "No readable image" in counter
+    assert callbacks.image_size(str(image_path)) == (80, 48)
+
+
+def test_image_size_follows_the_exif_orientation(tmp_path):
+    """The browser shows a photo rotated by its EXIF orientation; clicks come in those (rotated) pixels."""
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees: the stored 80 x 48 is shown 48 x 80
+    Image.new("RGB", (80, 48)).save(path, exif=exif.tobytes())
+    assert callbacks.image_size(str(path)) == (48, 80)
+    points, _ = callbacks.click(str(path), "[]", [47, 79])
+    assert json.loads(points) == [[47, 79]]
 
 
 # ---------------------------------------------------------------------------------------------- runs and downloads
@@ -337,7 +387,7 @@ def test_adapter_catalog_lists_local_folders_and_finished_submissions(tmp_path):
     local = _fake_adapter(tmp_path / "adapters" / "sharp-depth")
     (tmp_path / "adapters" / "not-an-adapter").mkdir()
     stored = _fake_adapter(tmp_path / "store" / "ab" / "abcdef")
-    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", lambda: _FakeStore(stored))
+    catalog = callbacks.AdapterCatalog(tmp_path / "adapters", _FakeStore(stored))
     values = [v for _, v in catalog.choices()]
     assert values == [callbacks.NO_ADAPTER, "local:sharp-depth", "submission:3"]
     assert catalog.resolve("local:sharp-depth")[0] == local
@@ -349,10 +399,11 @@ def test_adapter_catalog_lists_local_folders_and_finished_submissions(tmp_path):
 
 
 def test_adapter_catalog_survives_a_broken_store(tmp_path):
-    def broken():
-        raise RuntimeError("database is down")
+    class Broken:
+        def submissions_frame(self):
+            raise RuntimeError("database is down")
 
-    catalog = callbacks.AdapterCatalog(tmp_path / "missing", broken)
+    catalog = callbacks.AdapterCatalog(tmp_path / "missing", Broken())
     assert catalog.choices() == [("none (base model)", callbacks.NO_ADAPTER)]
 
 
@@ -482,10 +533,38 @@ def test_building_the_page_imports_no_torch(tmp_path):
 
     code = ("import sys, app\n"
             "from diception_app.settings import AppSettings\n"
-            "app.build_demo(AppSettings(model='tiny'), store_factory=None)\n"
+            "app.build_demo(AppSettings(model='tiny'), store=None)\n"
             "print('torch' in sys.modules, 'diffusers' in sys.modules)\n")
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GRADIO_EXAMPLES_CACHE": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_the_app_opens_one_store_and_hands_it_down(tmp_path, monkeypatch):
+    import app
+    from diception_app.serving import configure
+    from diception_app.settings import AppSettings
+    from leaderboard import store as store_module
+
+    monkeypatch.setenv("DICEPTION_LEADERBOARD_DB", str(tmp_path / "board.db"))
+    store = app.open_leaderboard_store()
+    assert isinstance(store, store_module.Store)
+
+    def second_store(*args, **kwargs):
+        raise AssertionError("a second Store was opened")
+
+    monkeypatch.setattr(store_module.Store, "__init__", second_store)
+    settings = AppSettings(model="tiny", adapters_dir=tmp_path / "adapters")
+    demo = app.build_demo(settings, server=configure(settings), store=store)
+    assert demo.diception_context.adapters.store is store
+    store.close()
+
+
+def test_an_unopenable_store_disables_only_the_leaderboard(tmp_path, monkeypatch):
+    import app
+
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("DICEPTION_LEADERBOARD_DB", str(tmp_path / "file" / "board.db"))
+    assert app.open_leaderboard_store() is None

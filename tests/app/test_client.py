@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,22 @@ def test_bad_request_is_refused_with_the_reason(client):
     with pytest.raises(Exception, match="No points"):
         client.predict(gradio_client.handle_file(str(EXAMPLE)), points="[]", steps=1,
                        api_name="/point_segmentation")
+
+
+@pytest.mark.parametrize(("endpoint", "kwargs", "message"), [
+    ("/depth", {"steps": 0}, "Steps must be a whole number from 1 to 50 (got 0)"),
+    ("/depth", {"steps": 1000}, "Steps must be a whole number from 1 to 50 (got 1000)"),
+    ("/depth", {"steps": 2.5}, "Steps must be a whole number from 1 to 50 (got 2.5)"),
+    ("/depth", {"steps": 1, "seed": -1}, "Seed must be a whole number from 0 to"),
+    ("/depth", {"steps": 1, "guidance": 9}, "Guidance must lie from 1 to 5 (got 9"),
+    ("/depth", {"steps": 1, "adapter_scale": 5}, "Adapter scale must lie from 0 to 2 (got 5"),
+    ("/point_segmentation", {"steps": 1, "points": "[" * 100_000}, "100,000 characters"),
+    ("/semantic_segmentation", {"steps": 1, "category": "unicorn"}, "Unknown category 'unicorn'"),
+    ("/compare", {"steps": 1, "mode": "nope"}, "Unknown comparison 'nope'"),
+    ("/all_tasks", {"steps": 1, "tasks": ["nope"]}, "unknown task 'nope'"),
+])  # fmt: skip
+def test_values_gradio_would_refuse_come_back_with_the_apps_message(client, endpoint, kwargs, message):
+    """No bare "400 Bad Request": the app checks ranges and choices itself and says what is wrong."""
+    with pytest.raises(Exception, match=re.escape(message)) as err:
+        client.predict(gradio_client.handle_file(str(EXAMPLE)), api_name=endpoint, **kwargs)
+    assert "400" not in str(err.value)

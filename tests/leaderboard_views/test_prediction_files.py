@@ -410,7 +410,7 @@ def test_ui_callback_queues_prediction_files(tmp_path: Path, store: Store, confi
 
 def test_submit_tab_offers_prediction_files(config: SubmitConfig) -> None:
     with gr.Blocks():
-        tab = ui.build_submit_tab(lambda: None, config=config, space=False)
+        tab = ui.build_submit_tab(None, config=config, space=False)
     assert tab.components["what"].choices == [(ui.WHAT_ADAPTER, ui.WHAT_ADAPTER),
                                               (ui.WHAT_PREDICTIONS, ui.WHAT_PREDICTIONS)]  # fmt: skip
     assert isinstance(tab.components["predictions_zip"], gr.File)

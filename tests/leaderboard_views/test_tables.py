@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from diception_spec.metrics import METRICS
 from leaderboard import tables
 from leaderboard.tables import TIE_MARK, ViewFilters, parse_share_query, share_query, task_table
 from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
@@ -99,7 +100,7 @@ def test_self_submitted_rows_are_ranked_apart() -> None:
     table = task_table(frame(rows), "depth")
     assert table["model"].tolist() == ["M1", "M2", "S1"]
     assert table["rank"].tolist() == [1, 2, 1]
-    assert "📤 self-submitted" in table.loc[2, "badges"]
+    assert table.loc[2, "badges"] == "self-submitted · standard tier · 28 steps CFG 2"
 
 
 def test_overlapping_intervals_are_marked_as_ties() -> None:
@@ -163,9 +164,9 @@ def test_other_metric_and_empty_inputs(seed: pd.DataFrame) -> None:
 def test_badges_show_provenance_tier_steps_and_guidance(seed: pd.DataFrame) -> None:
     table = task_table(seed, "normal")
     row = table.loc[table["variant"] == "ablation steps=1, CFG 2"].iloc[0]
-    assert row["badges"] == "📄 reported · 1 step CFG 2"
+    assert row["badges"] == "reported · 1 step CFG 2"
     rows = [measured_row(tier="quick", steps=28.0, guidance=2.0)]
-    assert task_table(frame(rows), "depth").loc[0, "badges"] == "🔬 measured · quick tier · 28 steps CFG 2"
+    assert task_table(frame(rows), "depth").loc[0, "badges"] == "measured · quick tier · 28 steps CFG 2"
 
 
 def test_csv_and_json_downloads_hold_the_view(seed: pd.DataFrame) -> None:
@@ -226,3 +227,29 @@ def test_table_builds_for_1000_models_40_datasets() -> None:
     tables.task_table(results, "depth")
     table = tables.task_table(results, "depth")
     assert len(table) == 1000 and {f"dataset_{i:02d}" for i in range(40)} <= set(table.columns)
+
+
+def test_badges_and_legend_need_no_emoji_font() -> None:
+    text = " ".join([*tables.PROVENANCE_BADGES.values(), tables.BADGE_LEGEND])
+    assert all(ord(c) < 0x1F000 for c in text), "emoji render as empty boxes without an emoji font"
+
+
+def test_column_headers_are_human_with_unit_and_direction() -> None:
+    assert tables.column_header("miou_1pt") == "1-click mIoU (%) ↑"
+    assert tables.column_header("absrel") == "AbsRel ↓"
+    assert tables.column_header("mean_deg") == "Mean angle error (°) ↓"
+    assert tables.column_header("within_11.25") == "Within 11.25° (%) ↑"
+    assert tables.column_header("brand_new_metric") == "brand_new_metric"  # unknown: the id, no arrow
+    assert tables.benchmark_label("nyuv2") == "NYUv2" and tables.benchmark_label("PPDLS") == "PPDLS"
+    assert all(tables.column_header(m) != m for m in METRICS)
+
+
+def test_average_keeps_the_interval_of_its_datasets() -> None:
+    rows = [measured_row(entry_id="a", model="A", benchmark=b, value=v, ci_low=v - 0.01, ci_high=v + 0.03)
+            for b, v in (("kitti", 0.10), ("nyuv2", 0.20))]  # fmt: skip
+    table = task_table(frame(rows), "depth")
+    assert table.loc[0, "average"] == pytest.approx(0.15)
+    assert (table.loc[0, "average ci_low"], table.loc[0, "average ci_high"]) == pytest.approx((0.14, 0.18))
+    assert list(table.columns).index("average ci_low") == list(table.columns).index("average") + 1
+    assert tables.display_table(table).loc[0, "average 95% CI"] == "[0.14, 0.18]"
+    assert "average ci_low" not in task_table(reported_results(), "depth").columns  # no intervals, no columns

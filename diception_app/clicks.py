@@ -1,9 +1,9 @@
-"""Per-user point bookkeeping for point segmentation: pure functions on the values Gradio keeps per session.
+"""Per-user click bookkeeping for point prompts: pure functions on the values Gradio keeps per session.
 
 A point prompt is IDS.md's list of ``[x, y]`` original-image pixels (x to the right, y down), at most
-``MAX_POINTS``, positive only. The page keeps it as a JSON string in a textbox (the same string the HTTP API takes);
-these functions never mutate their input and never drop a click silently: a click beyond the limit comes back
-with a warning to show.
+``MAX_POINTS``, positive only. The page keeps it as a JSON string in a (hidden) textbox, the same string the HTTP API
+takes, and draws the markers over the image in the browser from it; these functions never mutate their input and
+never drop a click silently: a click beyond the limit comes back with a warning to show.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def counter_text(points: Points, warning: str | None = None) -> str:
     if points:
         text += " — " + ", ".join(f"({x}, {y})" for x, y in points)
     else:
-        text += " — click on the object to add a point"
+        text += " — click the object"
     if warning:
-        text += f"\n\n⚠️ {warning}"
+        text += f"\n\n⚠ {warning}"
     return text
