@@ -97,7 +97,7 @@ def run_app(tmp_path: Path, stores: list[Store], monkeypatch: pytest.MonkeyPatch
     from leaderboard.backup import HubBackup
     from leaderboard.submit import SubmitConfig
 
-    store = app.default_store_factory()  # the store the Leaderboard and Submit tabs use
+    store = app.open_leaderboard_store()  # the one store the Leaderboard and Submit tabs share
     config = SubmitConfig.from_env()  # the Submit tab's (build_submit_tab without a config)
     seen = _store_values(store)
     seen.update({"DICEPTION_DEFAULT_TIER": config.tier, "DICEPTION_SUBMISSIONS_DIR": config.storage_root,
@@ -141,7 +141,11 @@ def run_evaluation_record(tmp_path: Path, stores: list[Store], monkeypatch: pyte
     import evaluation.runner
     from evaluation.__main__ import main
 
-    monkeypatch.setattr(evaluation.predictors, "build_predictor", lambda *a, **k: object())
+    class Stub:
+        def describe(self) -> dict:
+            return {"model": {"name": "stub", "revision": ""}, "settings": {}}
+
+    monkeypatch.setattr(evaluation.predictors, "build_predictor", lambda *a, **k: Stub())
     monkeypatch.setattr(evaluation.runner, "run_evaluation", lambda *a, **k: make_result(benchmarks=("synthetic",)))
     assert main(["run", "--model", "sam", "--benchmarks", "synthetic", "--record", "--out",
                  str(tmp_path / "r.json")]) == 0  # fmt: skip
