@@ -131,7 +131,8 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
     # Only the datasets this group has scores on (one protocol may cover a dataset another does not).
     benchmarks = [b for b in benchmarks if rows[b].notna().any()]
     components = [b for b in benchmarks if b not in _aggregates(str(table.attrs.get("task", "")))]
-    head = ['<th class="lb-rank" title="rank within this table">#</th>', '<th class="lb-model">Model</th>',
+    head = ['<th class="lb-rank" title="rank within this table">#</th>',
+            f'<th class="lb-model" title="{escape(OPEN_HINT)}">Model<small>click a name for its details</small></th>',
             _score_header(table, rank_by, components)]  # fmt: skip
     task = str(table.attrs.get("task", ""))
     for b in benchmarks:

@@ -336,7 +336,10 @@ DETAIL_TITLE = "Entry details: where its numbers come from, the command that rec
 COMPARE_TITLE = "Compare two entries: per-dataset differences with 95% intervals, the samples they disagree on"
 OPEN_HINT_MD = ("**Click a model's name** for where its numbers come from, the command that recomputes them (with a "
                 "copy button) and its worst and best samples; *Compare two entries* is under the tables.")  # fmt: skip
+COMMAND_LABEL = "Reproduce: the command that recomputes this row (one line per run; copy: the button on the right)"
 PICK_ENTRY = "Pick an entry (or click a model's name in the table) to see where its numbers come from."
+COMPARE_HINT = ('<p class="lb-small">To set it against another entry, open <b>Compare two entries</b> under this '
+                "section: this entry is A there.</p>")  # fmt: skip
 PICK_TWO = '<p class="lb-small">Pick two entries, A and B (opening a row\'s details makes it A).</p>'
 SCROLL_TO_DETAIL_JS = "() => { document.getElementById('lb-detail')?.scrollIntoView({block: 'start'}); }"
 
@@ -409,7 +412,7 @@ def _head_html(rows: pd.DataFrame, provenance: Mapping[str, Any]) -> str:
     return (f'<div class="lb-detail-head"><h3>{escape_text(str(first["model"]))}'
             + (f' <span class="lb-variant">{escape_text(variant)}</span>' if variant else "")
             + f' <span class="lb-tags">{badges}</span></h3><p class="lb-detail-meta">{escape_text(meta)}</p>'
-            + detail_html.provenance_html(provenance) + "</div>")  # fmt: skip
+            + detail_html.provenance_html(provenance) + COMPARE_HINT + "</div>")  # fmt: skip
 
 
 def _samples_html(store: Any, results: pd.DataFrame, entry_id: str, checks: Mapping[str, Any],
@@ -723,9 +726,8 @@ def build_leaderboard_tab(
                 c["dataset"] = gr.Dropdown([], label="Samples of dataset", visible=False, allow_custom_value=True,
                                            elem_id="lb-detail-dataset", scale=1, min_width=200)  # fmt: skip
             c["detail_head"] = gr.HTML(elem_id="lb-detail-head", padding=False, apply_default_css=False)
-            c["command"] = gr.Textbox(label="Reproduce: the command that recomputes this row (one line per run)",
-                                      interactive=False, buttons=["copy"], lines=2, max_lines=8, visible=False,
-                                      elem_id="lb-command")  # fmt: skip
+            c["command"] = gr.Textbox(label=COMMAND_LABEL, interactive=False, buttons=["copy"], lines=2, max_lines=8,
+                                      visible=False, elem_id="lb-command")  # fmt: skip
             c["command_note"] = gr.Markdown(PICK_ENTRY, elem_id="lb-command-note", elem_classes=["lb-note"])
             c["samples"] = gr.HTML(elem_id="lb-samples", padding=False, apply_default_css=False)
             c["distributions"] = gr.Plot(label="Per-sample score distribution per dataset", visible=False,
