@@ -44,6 +44,9 @@ class FakeStore:
     def last_updated(self) -> datetime:
         return self.updated
 
+    def run_summaries(self, run_ids=None) -> dict:  # noqa: ANN001 - no runs: the seed's reported rows only
+        return {}
+
     def create_submission(self, **kwargs) -> int:
         if any(c["content_hash"] == kwargs["content_hash"] for c in self.created):
             raise DuplicateSubmission("this adapter was already submitted as #1")
