@@ -24,16 +24,9 @@ class PointUpdate:
 
 def points_from_json(text: str | None) -> Points:
     """The points in a JSON string (empty or ``None`` -> no points); malformed text raises ``ValueError``."""
-    from diception_core.points import parse_points  # imports torch: on first use, not at start-up
+    from diception_core.points import parse_points_json  # imports torch: on first use, not at start-up
 
-    text = (text or "").strip()
-    if not text:
-        return []
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"points: not valid JSON ({err.msg}); expected e.g. [[412, 230], [455, 260]]") from None
-    array = parse_points(value)  # [K, 2] float; checks shape, finiteness and the 5-point limit
+    array = parse_points_json(text)  # [K, 2] float; checks shape, finiteness and the 5-point limit
     return [[int(round(x)), int(round(y))] for x, y in array.tolist()]
 
 

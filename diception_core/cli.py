@@ -18,16 +18,18 @@ def _parse_cli_points(text: str | None) -> list[list[float]] | None:
         return None
     text = text.strip()
     if text.startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--points: not valid JSON ({err.msg}); use e.g. --points \"412,230;455,260\"") from None
+        from .points import parse_points_json
+
+        return parse_points_json(text).tolist()
     points = []
     for pair in text.split(";"):
         parts = [p.strip() for p in pair.split(",")]
         if len(parts) != 2:
             raise ValueError(f"--points: {pair!r} is not 'x,y'; use e.g. --points \"412,230;455,260\"")
-        points.append([float(parts[0]), float(parts[1])])
+        try:
+            points.append([float(parts[0]), float(parts[1])])
+        except ValueError:
+            raise ValueError(f"--points: {pair[:40]!r} is not two numbers 'x,y'") from None
     return points
 
 

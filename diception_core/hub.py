@@ -76,6 +76,13 @@ def hub_errors_as_load_errors(source: str) -> Iterator[None]:
             f"{source} is neither a local folder nor a Hub repository you can access; check the id, or log in "
             "(`hf auth login`) if it is private."
         ) from None
+    except hub_errors.RevisionNotFoundError:
+        raise ModelLoadError(f"{source} has no such revision; check the commit, branch or tag") from None
+    except hub_errors.HFValidationError:
+        raise ModelLoadError(
+            f"{source} is neither a local folder nor a Hub repo id (user/name); pass the folder `convert` wrote, a "
+            "Hub id of one, or tiny."
+        ) from None
     except (torch.OutOfMemoryError, MemoryError):
         raise InsufficientMemoryError(
             f"not enough memory to load {source}. Free memory, use --dtype bfloat16, or run on a GPU with at least "

@@ -54,9 +54,9 @@ def _open(source: str | Path | bytes, max_pixels: int, name: str) -> Image.Image
     else:
         stream = Path(source)
         if not stream.is_file():
-            raise ImageInputError(f"{name}: no such file {str(stream)!r}")
+            raise ImageInputError(f"{name}: no such file {stream.name!r}")  # the name only: no server path in a page
         if stream.stat().st_size == 0:
-            raise ImageInputError(f"{name}: {str(stream)!r} is empty")
+            raise ImageInputError(f"{name}: {stream.name!r} is empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

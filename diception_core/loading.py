@@ -327,14 +327,31 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = True, token
     return str(getattr(info, "commit_url", info))
 
 
+def _looks_like_a_path(spec: str | Path) -> bool:
+    """Whether ``spec`` names a local folder rather than a Hub id (``user/name``): a ``Path``, an absolute or
+    relative path (``/x``, ``./x``, ``../x``, ``~/x``), a Windows path, or more than one ``/``."""
+    if isinstance(spec, Path):
+        return True
+    text = str(spec)
+    return text.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in text or text.count("/") > 1 or \
+        (len(text) > 1 and text[1] == ":") or text in (".", "..")
+
+
 def resolve_model_folder(spec: str | Path, *, token: str | None = None, revision: str | None = None) -> Path:
     """A folder -> itself; otherwise a Hub id, downloaded (text encoders excluded). (``"tiny"`` is resolved by
-    ``pipeline.model_folder``, which builds the preset with this module's ``convert``.)"""
-    path = Path(spec)
+    ``pipeline.model_folder``, which builds the preset with this module's ``convert``.)
+
+    Every failure is one ``ModelLoadError`` line saying what to do: a path that does not exist (never sent to the
+    Hub as an id), a file instead of a folder, an invalid Hub id, a missing, private or gated repo, no network.
+    """
+    path = Path(spec).expanduser()
     if path.is_dir():
         return path
     if path.exists():
         raise ModelLoadError(f"{spec} is a file, not a model folder; pass the folder `convert` wrote")
+    if _looks_like_a_path(spec):
+        raise ModelLoadError(f"no model folder at {spec}; pass the folder `python -m diception_core convert` wrote, "
+                             "a Hub id of one (user/name), or tiny")  # fmt: skip
     from huggingface_hub import snapshot_download
 
     with hub_errors_as_load_errors(str(spec)):

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from diception_spec.errors import Refused
+from diception_spec.json_input import parse_json
 from diception_spec.tasks import MAX_POINTS
 
+MAX_POINTS_JSON_CHARS = 10_000  # a JSON point prompt; 5 points need fewer than 100
 PointsLike = Sequence[Sequence[float]] | np.ndarray | torch.Tensor | None
 
 
@@ -28,14 +31,14 @@ def parse_points(points: PointsLike) -> np.ndarray:
     if points is None:
         return np.zeros((0, 2), dtype=np.float64)
     if isinstance(points, str | bytes):
-        raise ValueError(f"points: expected numbers ([[x, y], ...] pixels), got text {_short(points)}; parse it "
-                         "first (e.g. json.loads)")
+        raise ValueError(f"points: expected numbers ([[x, y], ...] pixels), got text {_short(points)}; parse it at "
+                         "your edge (e.g. points.parse_points_json)")
     if isinstance(points, torch.Tensor):
         points = points.detach().cpu().numpy()
     try:
         array = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"points: expected a list of [x, y] pairs, got {_short(points)}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
+        raise ValueError(f"points: expected a list of [x, y] pairs of numbers, got {_short(points)}") from None
     if array.size == 0:
         return np.zeros((0, 2), dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != 2:
@@ -45,6 +48,23 @@ def parse_points(points: PointsLike) -> np.ndarray:
     if len(array) > MAX_POINTS:
         raise ValueError(f"points: the model takes at most {MAX_POINTS} points, got {len(array)}; remove some")
     return array
+
+
+def parse_points_json(text: str | None) -> np.ndarray:
+    """The JSON point format of the edges (the app's points textbox, the CLI's ``--points [[x, y], ...]``;
+    IDS.md's ``[[x, y], ...]`` pixels) -> ``parse_points`` of its numbers, float64 [K, 2].
+
+    Read with the strict user-JSON reader (at most ``MAX_POINTS_JSON_CHARS``); ``None``, ``""`` give no points.
+    Raises ``Refused`` (a ``ValueError``) naming ``points`` for text that is not such a list.
+    """
+    text = (text or "").strip()
+    if not text:
+        return np.zeros((0, 2), dtype=np.float64)
+    try:
+        value = parse_json(text, name="points", max_bytes=MAX_POINTS_JSON_CHARS)
+    except Refused as err:
+        raise Refused(f"{err}; expected e.g. [[412, 230], [455, 260]]") from None
+    return parse_points(value)
 
 
 def normalize_points(points: PointsLike, width: int, height: int, *, normalized: bool = False) -> np.ndarray:

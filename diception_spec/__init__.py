@@ -12,9 +12,11 @@ a module copies a set of these ids). The human-readable source these modules imp
   column order, which ids are ranked, the size a prediction file must have.
 - ``normals``: normal-map frames (one vocabulary, aliases accepted) and the conversion between them.
 - ``models``: model kinds (which predictor ran), model types, provenances.
-- ``adapter_format``: the adapter folder's files and limits, SD3-medium's shapes, the ``diception_task.json`` parser.
+- ``adapter_format``: the adapter folder's files and limits, SD3-medium's shapes, the ``diception_task.json`` parser,
+  the content hash that identifies an adapter.
 - ``prediction_files``: the layout of prediction-file submissions.
-- ``results``: the result JSON schema, its one version, ``validate_result`` and ``comparable``.
+- ``results``: the result JSON schema, its one version, ``validate_result`` and ``comparable``; the bounds of a run's
+  thumbnails.
 - ``errors`` (``Refused``: the input is at fault) and ``json_input`` (the strict reader of JSON users write).
 - ``registry``: the small registry class behind metrics and benchmarks.
 

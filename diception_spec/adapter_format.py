@@ -16,6 +16,8 @@ Nothing else in the folder is read, and no pickle file is ever opened.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +76,30 @@ _NEW_TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_ \-]{0,63}")
 MAX_PROMPT_CHARS = 300
 MAX_TEXT_CHARS = 2000
 MAX_LIST_ITEMS = 50
+
+
+def content_hash(files: Mapping[str, str | os.PathLike[str]]) -> str:
+    """The identity of an adapter: sha256 hex over its files in name order, each as name, NUL, size (8 bytes,
+    little-endian) and bytes. ``files`` maps file names to paths. Leaderboard submissions are keyed by it (duplicate
+    detection) and evaluation results record it (``settings.adapter_sha256``), so a row names the exact weights."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        path = os.fspath(files[name])
+        digest.update(name.encode("utf-8") + b"\0" + os.stat(path).st_size.to_bytes(8, "little"))
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_content_hash(folder: str | os.PathLike[str]) -> str:
+    """:func:`content_hash` of the adapter files (:data:`ADAPTER_FILES`) present in ``folder``; for a folder that
+    passed the leaderboard's validation (which refuses any other file) this is its submission's content hash."""
+    paths = {name: os.path.join(folder, name) for name in ADAPTER_FILES}
+    present = {name: path for name, path in paths.items() if os.path.isfile(path)}
+    if not present:
+        raise FileNotFoundError(f"folder: no adapter files ({', '.join(ADAPTER_FILES)}) in {os.fspath(folder)}")
+    return content_hash(present)
 
 
 class AdapterRefused(Refused):

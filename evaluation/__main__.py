@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from diception_spec.benchmarks import TIERS
+from diception_spec.errors import Refused
+from diception_spec.json_input import parse_json
 from diception_spec.models import ModelKind
+from diception_spec.results import THUMBNAILS_PER_DATASET
 
 logger = logging.getLogger("evaluation")
 
@@ -102,8 +105,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"--option: expected KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     try:
-        return key.strip(), json.loads(value)  # numbers, booleans, lists
-    except json.JSONDecodeError:
+        return key.strip(), parse_json(value, name=f"--option {key.strip()}")  # numbers, booleans, lists
+    except Refused:
         return key.strip(), value  # a plain string (a path or a pattern)
 
 
@@ -167,7 +170,7 @@ def _add_run(subparsers: Any) -> None:
     p.add_argument("--tier", choices=TIERS, default="quick")
     p.add_argument("--protocol", action="append", default=[],
                    help="protocol to use where a benchmark offers it (repeatable; default: each benchmark's own)")
-    p.add_argument("--adapter", help="adapter folder (--model diception)")
+    p.add_argument("--adapter", help="adapter folder, or OWNER/NAME@COMMIT on the Hub (--model diception)")
     p.add_argument("--adapter-scale", type=float, default=1.0)
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's)")
@@ -183,6 +186,21 @@ def _add_run(subparsers: Any) -> None:
     p.add_argument("--database-url", help="leaderboard database URL (default: the leaderboard's settings)")
     p.add_argument("--synthetic-samples", type=int, help="scenes of the synthetic benchmark (default: the spec's)")
     p.add_argument("--synthetic-size", type=int, default=96, help="side of the synthetic scenes in pixels")
+    p.add_argument("--synthetic-seed", type=int, default=0, help="seed of the synthetic scenes (default 0)")
+    p.add_argument("--depth-scale", type=float, help="divisor of 16-bit depth PNGs (--model files; default: the "
+                   "prediction-file layout's)")
+    p.add_argument("--normal-frame", help="frame of normal prediction files (--model files; default: the layout's)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                   help="model dtype (--model diception; default: bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument("--thumbnails", type=int, metavar="N",
+                   help="draw the N worst and N best items of every dataset into the result (default: "
+                   f"{THUMBNAILS_PER_DATASET} with --record, else 0)")
+    # A leaderboard row's reproduce command carries these: a mismatch refuses the run (the code version only warns).
+    p.add_argument("--model-revision", help="refuse unless the loaded model has this revision")
+    p.add_argument("--adapter-sha256", help="refuse unless the adapter folder has this content hash")
+    p.add_argument("--benchmark-version", action="append", default=[], metavar="TASK/ID=VERSION@DATA_REVISION",
+                   help="refuse unless the benchmark has this version and data revision (repeatable)")
+    p.add_argument("--code-version", help="warn unless the scoring code has this version (src-...)")
     p.add_argument("--rank", type=int, help=argparse.SUPPRESS)  # explicit sharding (tests); else accelerate's
     p.add_argument("--world-size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -202,10 +220,15 @@ def _distributed_state(args: argparse.Namespace) -> tuple[int, int, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from evaluation import reproduce
     from evaluation.predictors import build_predictor
     from evaluation.results import write_result
     from evaluation.runner import SyntheticOptions, run_evaluation
 
+    if args.thumbnails is not None and args.thumbnails < 0:
+        raise ValueError(f"--thumbnails: expected 0 (none) or more items per dataset, got {args.thumbnails}")
+    reproduce.check_benchmark_versions(args.benchmark_version)
+    reproduce.check_code_version(args.code_version)
     rank, world_size, barrier = _distributed_state(args)
     device = args.device
     if device is None and world_size > 1:
@@ -214,20 +237,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device = f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     opts: dict[str, Any] = {}
     if args.model == "diception":
+        if args.adapter:
+            args.adapter = str(reproduce.resolve_adapter(args.adapter))
+            reproduce.check_adapter_hash(args.adapter, args.adapter_sha256)
         opts = {"steps": args.steps, "guidance": args.guidance, "seed": args.seed, "adapter": args.adapter,
-                "adapter_scale": args.adapter_scale, "batch_size": args.batch_size}
+                "adapter_scale": args.adapter_scale, "dtype": args.dtype, "batch_size": args.batch_size}
     elif args.model == "files":
         opts = {"predictions": args.predictions, "depth_kind": args.depth_kind}
         if args.name:
             opts["name"] = args.name
-    elif args.adapter or args.steps is not None or args.guidance is not None:
-        raise ValueError("--adapter, --steps and --guidance apply to --model diception only")
+        if args.depth_scale is not None:
+            opts["depth_scale"] = args.depth_scale
+        if args.normal_frame:
+            opts["normal_frame"] = args.normal_frame
+    elif args.adapter or args.steps is not None or args.guidance is not None or args.dtype:
+        raise ValueError("--adapter, --steps, --guidance and --dtype apply to --model diception only")
     predictor = build_predictor(args.model, args.model_id, device=device, **opts)
+    reproduce.check_model_revision(predictor.describe(), args.model_revision)
+    thumbnails = args.thumbnails if args.thumbnails is not None else (THUMBNAILS_PER_DATASET if args.record else 0)
     result = run_evaluation(
         predictor, [b for b in args.benchmarks.split(",") if b.strip()], tier=args.tier, protocols=args.protocol,
         data_root=args.data_root, cache_dir=args.cache_dir, rank=rank, world_size=world_size, barrier=barrier,
-        synthetic=SyntheticOptions(samples=args.synthetic_samples, size=args.synthetic_size),
-        progress=not args.no_progress,
+        synthetic=SyntheticOptions(samples=args.synthetic_samples, size=args.synthetic_size, seed=args.synthetic_seed),
+        progress=not args.no_progress, thumbnails=thumbnails,
     )
     if result is None:  # not rank 0: rank 0 writes the result
         return 0
@@ -279,6 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         logger.error("%s", message)
+        return 2
+    except RuntimeError as exc:  # a model that cannot be loaded: one line saying what to do (no torch import here)
+        loading = sys.modules.get("diception_core.loading")
+        if loading is None or not isinstance(exc, loading.ModelLoadError):
+            raise
+        logger.error("%s", exc)
         return 2
 
 

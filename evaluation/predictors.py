@@ -45,7 +45,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diception_core.runtime import resolve_device
+from diception_core.runtime import resolve_device, resolve_dtype
+from diception_spec.adapter_format import folder_content_hash
 from diception_spec.models import ModelKind
 from diception_spec.normals import CANONICAL_FRAME, NormalFrame, convert_normal_frame
 from diception_spec.prediction_files import (
@@ -155,15 +156,52 @@ def _best_by_iou(candidates: np.ndarray, gt: np.ndarray) -> int:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+class DeferredPipeline:
+    """A DICEPTION model folder whose weights load on first use (:meth:`load`).
+
+    What a result and the runner's cache key need (the folder's ``diception_config.json``: revision, defaults,
+    ``untrained``; the device and dtype) is known without loading a weight, so an evaluation whose every sample is
+    cached never loads the model. A Hub id is resolved (downloaded) up front, weights included, but not loaded.
+    """
+
+    def __init__(self, model: str | Path, *, device: str | torch.device | None = None,
+                 dtype: torch.dtype | str | None = None, runtime: Any = None) -> None:  # fmt: skip
+        from diception_core.config import DiceptionConfig
+        from diception_core.pipeline import model_folder
+
+        self.folder = model_folder(model)  # "tiny" built once, a Hub id downloaded
+        self.model_folder = self.folder  # as a loaded pipeline names it
+        self.config = DiceptionConfig.load(self.folder)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(self.device, dtype)
+        self.runtime = runtime  # diception_core.runtime.RuntimeOptions, or None for the plain path
+        self._pipe: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def load(self) -> Any:
+        """The pipeline, loaded once."""
+        if self._pipe is None:
+            from diception_core.pipeline import DiceptionPipeline
+
+            logger.info("loading the DICEPTION model from %s", self.folder)
+            self._pipe = DiceptionPipeline.from_pretrained(self.folder, device=self.device, dtype=self.dtype,
+                                                           runtime=self.runtime)
+        return self._pipe
+
+
 class DiceptionPredictor(_Unsupported):
     """DICEPTION through ``diception_core``'s pipeline, optionally with an adapter folder at a scale.
 
-    One image's point sets go to the pipeline together (one VAE encoding, one batched denoising loop of
-    ``batch_size`` predictions at a time), at most ``sets_per_call`` sets per pipeline call (a further call encodes
-    the image again). A prediction held until the call returns costs its model-resolution output (3 x 768² in the
-    model dtype: 3.5 MB in bf16, 7 MB in float32) and its bool mask (1 byte per input pixel), not a full-resolution
-    RGB. The model takes positive points only, at most 5 (``max_points``), so the runner uses
-    ``sam-center-click-positive-only``.
+    ``pipe`` is a loaded pipeline or a :class:`DeferredPipeline` (loaded, with the adapter, on the first prediction;
+    ``describe()`` never loads it). One image's point sets go to the pipeline together (one VAE encoding, one batched
+    denoising loop of ``batch_size`` predictions at a time), at most ``sets_per_call`` sets per pipeline call (a
+    further call encodes the image again). A prediction held until the call returns costs its model-resolution
+    output (3 x 768² in the model dtype: 3.5 MB in bf16, 7 MB in float32) and its bool mask (1 byte per input
+    pixel), not a full-resolution RGB. The model takes positive points only, at most 5 (``max_points``), so the
+    runner uses ``sam-center-click-positive-only``.
     """
 
     kind = "diception"
@@ -185,9 +223,16 @@ class DiceptionPredictor(_Unsupported):
         sets_per_call: int = 32,
         name: str = "DICEPTION",
         variant: str | None = None,
+        model_id: str | None = None,
     ) -> None:
+        from diception_core.lora import _sanitize as adapter_name_of
+        from diception_core.lora import read_adapter_task
+
         cfg = pipe.config
-        self.pipe = pipe
+        self._source = pipe
+        self.config = cfg
+        # What the model was loaded from ("tiny", a folder, a Hub id), recorded so the run can be repeated verbatim.
+        self.model_id = str(model_id) if model_id is not None else str(getattr(pipe, "model_folder", "") or "")
         self.steps = int(cfg.default_steps if steps is None else steps)
         self.guidance = float(cfg.default_guidance if guidance is None else guidance)
         self.seed = int(cfg.default_seed if seed is None else seed)
@@ -199,28 +244,48 @@ class DiceptionPredictor(_Unsupported):
         self.adapter_path = None if adapter is None else str(adapter)
         self.adapter_scale = float(adapter_scale)
         self.adapter_name: str | None = None
+        self.adapter_sha256 = None if adapter is None else folder_content_hash(adapter)  # the exact weights
         self.tasks = frozenset({Task.DEPTH, Task.NORMAL, Task.POINT_SEGMENTATION})
         self._task_for: dict[Task, Any] = {t: t for t in self.tasks}
         if adapter is not None:
-            self.adapter_name = pipe.load_adapter(adapter, scale=self.adapter_scale)
-            served = pipe.adapter_task(self.adapter_name)
+            info = read_adapter_task(adapter)  # refuses a broken task file before any weight is read
+            # The name pipe.load_adapter gives it, known before loading (the variant and the cache key use it).
+            self.adapter_name = adapter_name_of(Path(adapter).name)
             # A fixed-task adapter is scored on its task only; a new-task adapter has no standard benchmark.
-            self.tasks = frozenset({served}) if isinstance(served, Task) and served in self.tasks else frozenset()
-            if isinstance(served, Task):
+            served = info.task
+            self.tasks = frozenset({served}) if served is not None and served in self.tasks else frozenset()
+            if served is not None:
                 self._task_for = {served: served}
         self.variant = variant if variant is not None else (self.adapter_name or "")
+        self._pipe: Any = None
+        if not isinstance(pipe, DeferredPipeline):
+            self._attach(pipe)
+
+    def _attach(self, pipe: Any) -> None:
+        if self.adapter_path is not None:
+            pipe.load_adapter(self.adapter_path, name=self.adapter_name, scale=self.adapter_scale)
+        self._pipe = pipe
+
+    @property
+    def pipe(self) -> Any:
+        """The loaded pipeline (a deferred one is loaded, with the adapter, now)."""
+        if self._pipe is None:
+            self._attach(self._source.load())
+        return self._pipe
 
     def describe(self) -> dict[str, Any]:
-        cfg = self.pipe.config
+        cfg = self.config
+        dtype = self._source.dtype if isinstance(self._source, DeferredPipeline) else self.pipe.dtype
         return {
             "model": {
                 "name": self.name, "variant": self.variant, "kind": self.kind, "model_type": "generalist",
-                "revision": str(cfg.model_revision),
+                "revision": str(cfg.model_revision), "untrained": bool(cfg.untrained),
             },
             "settings": {
                 "steps": self.steps, "guidance": self.guidance, "seed": self.seed,
                 "adapter": self.adapter_path, "adapter_scale": self.adapter_scale if self.adapter_path else None,
-                "resolution": int(cfg.resolution), "dtype": str(self.pipe.dtype).replace("torch.", ""),
+                "adapter_sha256": self.adapter_sha256, "model_id": self.model_id,
+                "resolution": int(cfg.resolution), "dtype": str(dtype).replace("torch.", ""),
             },
         }
 
@@ -322,6 +387,7 @@ class SamPredictor(_Unsupported):
     negative_points = True
     multi_output = True
     depth_output = "disparity"
+    untrained = False  # True for the random tiny build: its results never enter a ranking
 
     def __init__(
         self,
@@ -378,12 +444,14 @@ class SamPredictor(_Unsupported):
         )
         config = SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
         model = _random_init(SamModel(config), seed)
-        return cls(model, model_id="tiny", device=device, revision=f"tiny-seed{seed}", **kwargs)
+        predictor = cls(model, model_id="tiny", device=device, revision=f"tiny-seed{seed}", **kwargs)
+        predictor.untrained = True
+        return predictor
 
     def describe(self) -> dict[str, Any]:
         return {
             "model": {"name": self.name, "variant": self.variant, "kind": self.kind, "model_type": "specialist",
-                      "revision": self.revision},
+                      "revision": self.revision, "untrained": self.untrained},
             "settings": {"steps": None, "guidance": None, "seed": None, "model_id": self.model_id,
                          "multimask": self.multimask, "image_size": self.image_size},
         }
@@ -467,6 +535,7 @@ class DepthAnythingPredictor(_Unsupported):
     negative_points = False
     multi_output = False
     depth_output = "disparity"
+    untrained = False  # True for the random tiny build: its results never enter a ranking
 
     def __init__(
         self,
@@ -523,12 +592,14 @@ class DepthAnythingPredictor(_Unsupported):
             fusion_hidden_size=16, head_hidden_size=8,
         )
         model = _random_init(AutoModelForDepthEstimation.from_config(config), seed, std=0.2)
-        return cls(model, model_id="tiny", device=device, input_size=56, revision=f"tiny-seed{seed}", **kwargs)
+        predictor = cls(model, model_id="tiny", device=device, input_size=56, revision=f"tiny-seed{seed}", **kwargs)
+        predictor.untrained = True
+        return predictor
 
     def describe(self) -> dict[str, Any]:
         return {
             "model": {"name": self.name, "variant": self.variant, "kind": self.kind, "model_type": "specialist",
-                      "revision": self.revision},
+                      "revision": self.revision, "untrained": self.untrained},
             "settings": {"steps": None, "guidance": None, "seed": None, "model_id": self.model_id,
                          "input_size": self.input_size},
         }
@@ -606,9 +677,10 @@ class FilesPredictor(_Unsupported):
     def describe(self) -> dict[str, Any]:
         return {
             "model": {"name": self.name, "variant": self.variant, "kind": self.kind, "model_type": self.model_type,
-                      "revision": ""},
+                      "revision": "", "untrained": False},
             "settings": {"steps": None, "guidance": None, "seed": None, "predictions": str(self.folder),
-                         "depth_kind": self.depth_output, "normal_frame": self.normal_frame},
+                         "depth_kind": self.depth_output, "depth_scale": self.depth_scale,
+                         "normal_frame": self.normal_frame},
         }
 
     def _find(self, sub: str, stem: str, suffixes: Sequence[str]) -> Path:
@@ -693,11 +765,10 @@ def build_predictor(
     "tiny" or a transformers id / folder), ``files`` (``model`` or ``predictions`` = the folder; options of
     :class:`FilesPredictor`). Raises ``ValueError`` on an unknown kind, listing the known ones."""
     if kind == "diception":
-        from diception_core.pipeline import DiceptionPipeline
-
-        dtype, runtime = opts.pop("dtype", None), opts.pop("runtime", None)
-        pipe = DiceptionPipeline.from_pretrained(model or "tiny", device=device, dtype=dtype, runtime=runtime)
-        return DiceptionPredictor(pipe, **opts)
+        # The weights load on the first prediction: a fully cached evaluation never loads them.
+        pipe = DeferredPipeline(model or "tiny", device=device, dtype=opts.pop("dtype", None),
+                                runtime=opts.pop("runtime", None))
+        return DiceptionPredictor(pipe, model_id=model or "tiny", **opts)
     if kind == "sam":
         if model in (None, "tiny"):
             return SamPredictor.tiny(device=device, **opts) if model == "tiny" else SamPredictor.from_pretrained(

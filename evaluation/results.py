@@ -69,6 +69,8 @@ def hardware_description() -> str:
 
 
 def run_info(started_at: str, finished_at: str, duration_s: float, world_size: int, cached_items: int) -> dict:
+    from evaluation.code_version import code_version, git_commit
+
     return {
         "started_at": started_at,
         "finished_at": finished_at,
@@ -78,6 +80,8 @@ def run_info(started_at: str, finished_at: str, duration_s: float, world_size: i
         "duration_s": round(float(duration_s), 3),
         "world_size": int(world_size),
         "cached_items": int(cached_items),
+        "code_version": code_version(),
+        "git_commit": git_commit(),
     }
 
 

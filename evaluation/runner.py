@@ -13,8 +13,9 @@ For each benchmark (or each member dataset of an aggregate such as ``sa23``), th
    whose items are all in any shard already: an interrupted run resumes where it stopped;
 5. after a barrier, rank 0 scores whatever no shard holds (nothing, after a complete sharded run), reads every
    shard and builds the result: per-dataset scores with stratified-bootstrap confidence intervals, per-sample
-   values, failures. Scores are always computed from the cached records, so a plain, a resumed and a sharded run
-   give the same numbers (:func:`evaluation.results.comparable`).
+   values (each item's value of every metric, ``samples[i].metrics``), failures, and on request thumbnails of each
+   dataset's worst and best items (``evaluation.gallery``). Scores are always computed from the cached records,
+   so a plain, a resumed and a sharded run give the same numbers (:func:`evaluation.results.comparable`).
 
 Point segmentation. ``sam-center-click`` simulates up to 20 clicks (NoC@85 / @90 are capped at 20) for a model that
 takes any number of points with labels; a positive-only model (DICEPTION) is scored under
@@ -678,8 +679,12 @@ def run_evaluation(
     barrier: Callable[[], None] = _noop,
     synthetic: SyntheticOptions = SyntheticOptions(),
     progress: bool = True,
+    thumbnails: int = 0,
 ) -> dict[str, Any] | None:
     """Score ``predictor`` on ``benchmarks``; returns the result dict on rank 0 (None on other ranks).
+
+    ``thumbnails`` > 0 adds the result's ``thumbnails``: that many worst and best items per dataset, predicted again
+    and drawn small (``evaluation.gallery``); 0 (the default) draws nothing.
 
     ``rank`` / ``world_size`` shard images (image ``i`` of each dataset goes to rank ``i % world_size``); every rank
     must reach ``barrier()`` (accelerate's ``wait_for_everyone`` under ``accelerate launch``) before rank 0 merges.
@@ -725,9 +730,12 @@ def run_evaluation(
         per_job.setdefault(id(plan.job), {})[plan.dataset] = records
         if records:
             scores.extend(_dataset_scores(plan, records, tier))
-        for r in records:
+        item_values = _item_values(plan.job, records) if records else {}  # the values each score resamples
+        for j, r in enumerate(records):
             samples.append({"task": plan.job.spec.task_id, "benchmark": plan.dataset, "sample_id": r["sample_id"],
-                            "mask_id": r.get("mask_id", ""), "values": r["values"], "seconds": r.get("seconds")})
+                            "mask_id": r.get("mask_id", ""), "values": r["values"],
+                            "metrics": {m: float(v[j]) for m, (v, _) in item_values.items()},
+                            "seconds": r.get("seconds")})
     for job in jobs:
         if job.spec.members:
             scores.extend(_aggregate_scores(job, per_job.get(id(job), {}), tier))
@@ -755,6 +763,11 @@ def run_evaluation(
         "samples": samples,
         "failures": failures,
     }
+    if thumbnails:
+        from evaluation.gallery import GalleryDataset, render_thumbnails
+
+        datasets = [GalleryDataset(p.job.spec, p.job.protocol, p.dataset, p.source) for p in plans]
+        result["thumbnails"] = render_thumbnails(predictor, datasets, samples, per_dataset=thumbnails)
     _check_finite(result)
     return dict(validate_result(result))
 

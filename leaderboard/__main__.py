@@ -3,6 +3,8 @@
     python -m leaderboard submissions [--submitter NAME]
     python -m leaderboard admin rerun|hide|unhide|delete SUBMISSION_ID     (token from DICEPTION_ADMIN_TOKEN)
 
+``delete`` removes the submission, its runs, its scores and its stored files (under ``DICEPTION_SUBMISSIONS_DIR``).
+
 The database is the one the app uses (``DATABASE_URL``, else ``DICEPTION_LEADERBOARD_DB``); ``--database-url``
 overrides it.
 """
@@ -21,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("submissions", help="list submissions with their status and failure reason")
     listing.add_argument("--submitter", default=None)
-    admin = sub.add_parser("admin", help="re-run, hide, unhide or delete a submission (needs the admin token)")
+    admin = sub.add_parser("admin", help="re-run, hide, unhide or delete a submission and its files (needs the admin "
+                                         "token)")
     admin.add_argument("action", choices=["rerun", "hide", "unhide", "delete"])
     admin.add_argument("submission_id", type=int)
     admin.add_argument("--token", default=None, help="default: $DICEPTION_ADMIN_TOKEN")

@@ -7,6 +7,9 @@
   the per-dataset columns are scrolled sideways.
 - Headers are human (``tables.column_header``: "1-click mIoU (%) ↑", dataset names), with the ids in tooltips
   (the downloads keep the ids); model type, tier, steps and guidance are folded into one compact last column.
+- The model's name (with a small "i") is a button (``data-entry``: the entry id) whose tooltip is the row's
+  provenance; ``OPEN_ENTRY_JS`` (the gr.HTML's ``js_on_load``) turns a click on it into the component's click event,
+  and the Leaderboard tab opens that entry's detail (provenance, reproduce command, samples): one click.
 - Every text that comes from data (model names, variants, submissions) is HTML-escaped.
 
 Nothing here touches the store, the network or torch.
@@ -15,7 +18,7 @@ Nothing here touches the store, the network or torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -25,8 +28,19 @@ import pandas as pd
 from diception_spec.benchmarks import aggregate_members
 from diception_spec.models import Provenance
 from leaderboard import tables
+from leaderboard.verify import PROVENANCE_COLUMN
 
 SELF_SUBMITTED = Provenance.SELF_SUBMITTED.value
+PROVENANCE_DETAIL = PROVENANCE_COLUMN  # the column a row's "details" tooltip reads (verify.provenance_column)
+OPEN_HINT = "where the numbers come from, the command that recomputes them, the samples behind them"
+# The board's gr.HTML ``js_on_load``: a click on a row's "details" button fires the component's click event with
+# the entry id (``gr.EventData.entry``); the tab's handler opens that entry's detail.
+OPEN_ENTRY_JS = """element.addEventListener('click', (event) => {
+  const button = event.target instanceof Element ? event.target.closest('button.lb-open[data-entry]') : null;
+  if (!button) return;
+  event.preventDefault();
+  trigger('click', {entry: button.dataset.entry});
+});"""
 MAX_ROWS_PER_TABLE = 100  # the rest: search, filter or download (a page of 1,000 rows x 40 datasets is 3 MB)
 
 
@@ -58,7 +72,8 @@ def _interval(low: Any, high: Any) -> str:
     return "" if lo is None or hi is None else f"{format_score(lo)}–{format_score(hi)}"
 
 
-def _details(row: dict[str, Any]) -> str:
+def row_details(row: Mapping[str, Any]) -> str:
+    """The Details column's text: model type, steps, guidance, tier ("generalist · 28 steps · CFG 2")."""
     parts = []
     if isinstance(row.get("model_type"), str) and row["model_type"]:
         parts.append(row["model_type"])
@@ -95,6 +110,14 @@ def _model_cell(row: dict[str, Any]) -> str:
     variant = row.get("variant")
     if isinstance(variant, str) and variant:
         name += f' <span class="lb-variant">{escape(variant)}</span>'
+    entry = row.get("entry_id")
+    if isinstance(entry, str) and entry:
+        # The name is the "details" button (one click to the entry's detail); its tooltip says where the numbers
+        # came from (verify.provenance_column, when the table has it).
+        where = row.get(PROVENANCE_DETAIL)
+        tip = (f"{where} — click: " if isinstance(where, str) and where else "Click: ") + OPEN_HINT
+        name = (f'<button type="button" class="lb-open" data-entry="{escape(entry)}" title="{escape(tip)}">{name}'
+                '<span class="lb-i" aria-hidden="true">i</span></button>')
     provenance = str(row.get("provenance") or "")
     label = tables.PROVENANCE_BADGES.get(provenance, provenance)
     badge = f'<span class="lb-badge lb-{escape(provenance.replace(" ", "-"))}">{escape(label)}</span>' if label else ""
@@ -108,7 +131,8 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
     # Only the datasets this group has scores on (one protocol may cover a dataset another does not).
     benchmarks = [b for b in benchmarks if rows[b].notna().any()]
     components = [b for b in benchmarks if b not in _aggregates(str(table.attrs.get("task", "")))]
-    head = ['<th class="lb-rank" title="rank within this table">#</th>', '<th class="lb-model">Model</th>',
+    head = ['<th class="lb-rank" title="rank within this table">#</th>',
+            f'<th class="lb-model" title="{escape(OPEN_HINT)}">Model<small>click a name for its details</small></th>',
             _score_header(table, rank_by, components)]  # fmt: skip
     task = str(table.attrs.get("task", ""))
     for b in benchmarks:
@@ -134,7 +158,7 @@ def _group_html(table: pd.DataFrame, rows: pd.DataFrame, rank_by: str, benchmark
                                                                                  else "")  # fmt: skip
             mark = " ⚠" if flags and b in flags.split(": ", 1)[-1].split(", ") else ""
             cells.append(f'<td class="lb-bench" title="{escape(tip)}">{format_score(row.get(b))}{mark}</td>')
-        cells.append(f'<td class="lb-details">{escape(_details(row))}</td>')
+        cells.append(f'<td class="lb-details">{escape(row_details(row))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = ""
     if len(rows) > MAX_ROWS_PER_TABLE:

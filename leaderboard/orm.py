@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -207,6 +208,10 @@ class EvaluationRun(Base):
     packages: Mapped[dict[str, Any]] = mapped_column(default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Since migration 0002 (None for runs recorded before): what ran it, for the row's reproduce command.
+    model_kind: Mapped[str | None] = mapped_column(String(32))  # diception | sam | depth-anything | files
+    code_version: Mapped[str | None] = mapped_column(String(64))  # "src-<16 hex>" (evaluation.code_version)
+    git_commit: Mapped[str | None] = mapped_column(String(64))  # "<sha>[-dirty]", None outside a checkout
 
     submission: Mapped[Submission | None] = relationship(back_populates="runs")
     model: Mapped[Model] = relationship()
@@ -247,6 +252,49 @@ class Result(Base):
     benchmark: Mapped[Benchmark] = relationship()
     run: Mapped[EvaluationRun | None] = relationship(back_populates="results")
     submission: Mapped[Submission | None] = relationship(back_populates="results")
+
+
+class RunSamples(Base):
+    """The per-item metric values of one dataset of one run, column-wise: ``sample_ids[i]`` / ``mask_ids[i]`` scored
+    ``metrics[metric][i]`` (the values the run's bootstrap resampled). Deleted with the run."""
+
+    __tablename__ = "run_samples"
+    __table_args__ = (UniqueConstraint("run_id", "task", "benchmark"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(64))
+    benchmark: Mapped[str] = mapped_column(String(200))  # the dataset (a member of an aggregate, or a user split)
+    n: Mapped[int] = mapped_column(Integer)
+    sample_ids: Mapped[list[str]] = mapped_column()
+    mask_ids: Mapped[list[str]] = mapped_column()
+    metrics: Mapped[dict[str, Any]] = mapped_column()  # metric id -> [value | None, ...] (n values)
+
+
+class RunThumbnail(Base):
+    """One of a run's worst or best items, drawn small: input with its prompt points, ground truth and prediction
+    (``diception_spec.results``' thumbnail bounds). Deleted with the run, and once no board row shows the run."""
+
+    __tablename__ = "run_thumbnails"
+    __table_args__ = (UniqueConstraint("run_id", "task", "benchmark", "rank", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(64))
+    benchmark: Mapped[str] = mapped_column(String(200))
+    sample_id: Mapped[str] = mapped_column(String(300))
+    mask_id: Mapped[str] = mapped_column(String(100), default="")
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    rank: Mapped[str] = mapped_column(String(8))  # "worst" | "best"
+    position: Mapped[int] = mapped_column(Integer)  # 0 = the worst (best) item
+    media_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    input_image: Mapped[bytes] = mapped_column(LargeBinary)
+    truth_image: Mapped[bytes] = mapped_column(LargeBinary)
+    prediction_image: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class StoreMeta(Base):

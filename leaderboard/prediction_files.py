@@ -17,7 +17,8 @@ What is checked, before anything is stored (each refusal names the file and says
    for depth, ...), with at least one sample.
 4. Contents: ``.npy`` headers are parsed first and object (pickled) dtypes refused before any data is read, then read
    with ``allow_pickle=False``; dtypes and ndim per kind; finite values (no NaN / Inf); masks binary and of one
-   shape per sample; PNG modes per kind; at most ``MAX_PIXELS`` pixels per array.
+   shape per sample; PNG modes per kind; at most ``MAX_PIXELS`` pixels per array; the size a benchmark fixes
+   (``BenchmarkSpec.prediction_size``: KITTI's 352 x 1216 crop), refused otherwise with the size expected.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import math
 import os
 import re
 import stat
+import tokenize
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from diception_spec.benchmarks import benchmark_order
+from diception_spec.benchmarks import benchmark_order, get_benchmark
 from diception_spec.normals import NormalFrame
 from diception_spec.prediction_files import (
     CARD_FILE,
@@ -204,10 +205,12 @@ def _read_npy_header(path: Path, label: str) -> tuple[tuple[int, ...], np.dtype,
                 shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
             else:
                 raise _refuse(label, f".npy format version {version} is not accepted (1.0 or 2.0)")
-        except ValueError as exc:
-            if isinstance(exc, PredictionsRefused):
-                raise
-            raise _refuse(label, f"unreadable .npy header ({exc})") from None
+        except PredictionsRefused:
+            raise
+        # numpy evaluates the header as a Python literal: a hostile one fails in the tokenizer or the parser.
+        except (ValueError, SyntaxError, tokenize.TokenError, TypeError, RecursionError, MemoryError, OverflowError,
+                EOFError) as exc:
+            raise _refuse(label, f"unreadable .npy header ({_v._short(str(exc), 80)})") from None
         offset = fh.tell()
     return tuple(int(d) for d in shape), dtype, offset
 
@@ -372,6 +375,25 @@ def check_benchmarks(task: str, benchmarks: Sequence[str], *, file: str = "bench
         raise _refuse(file, f"{why}; allowed: {', '.join(allowed)}")
 
 
+def expected_size(task: str, benchmarks: Sequence[str], *, file: str = PREDICTIONS_FILE) -> tuple[int, int] | None:
+    """The (height, width) every prediction of an upload must have: a benchmark's fixed ``prediction_size`` (KITTI's
+    352 x 1216 crop), or ``None`` (each prediction has its sample's image size, which only scoring can check).
+
+    An upload covering a fixed-size benchmark together with benchmarks of another size is refused: its files could
+    not be told apart (sample ids are not tagged with their benchmark).
+    """
+    sizes = {b: get_benchmark(task, b).prediction_size for b in benchmarks}
+    fixed = {b: s for b, s in sizes.items() if s is not None}
+    if not fixed:
+        return None
+    if len(set(sizes.values())) > 1:
+        b, (h, w) = next(iter(fixed.items()))
+        others = ", ".join(x for x in benchmarks if sizes[x] != (h, w))
+        raise _refuse(file, f"{b} predictions have a fixed size ({h} x {w}, the benchmark's crop) and {others} "
+                            "predictions the size of each image; submit them as separate uploads")  # fmt: skip
+    return next(iter(fixed.values()))
+
+
 # --------------------------------------------------------------------------------------------- entry points
 
 
@@ -426,6 +448,7 @@ def validate_predictions_folder(
     if not predictions:
         raise PredictionsRefused(f"no prediction files: a {task} submission needs at least one file in {folder}/")
 
+    size = expected_size(task, meta["benchmarks"])
     dtypes: set[str] = set()
     mask_shapes: dict[str, tuple[int, ...]] = {}
     for name, (kind, sample_id, _) in predictions.items():
@@ -436,6 +459,9 @@ def validate_predictions_folder(
         else:
             shape = _check_png(files[name], label, kind)
             dtypes.add("png")
+        if size is not None and tuple(shape[:2]) != size:
+            raise _refuse(label, f"is {shape[0]} x {shape[1]} (height x width); {', '.join(meta['benchmarks'])} "
+                                 f"predictions must be {size[0]} x {size[1]} (the benchmark's crop)")  # fmt: skip
         if kind == "masks":
             first = mask_shapes.setdefault(sample_id, shape[:2])
             if shape[:2] != first:
@@ -479,39 +505,33 @@ def extract_predictions_zip(
         if why and "zip" not in why:
             raise PredictionsRefused(f"{Path(zip_file).name}: {why}; upload a .zip of the prediction folder")
     dest = _v._prepare_dest(dest_dir)
-    try:
-        with zipfile.ZipFile(zip_file) as archive:
-            infos = archive.infolist()
-            if len(infos) > max_files:
-                raise PredictionsRefused(f"the zip has {len(infos):,} entries; at most {max_files:,}")
-            members: list[tuple[list[str], zipfile.ZipInfo]] = []
-            for info in infos:
-                parts = _v._zip_member_name(info)
-                if parts and not info.is_dir():
-                    members.append((parts, info))
-            if not members:
-                raise PredictionsRefused("the zip is empty; it needs predictions.json and the prediction files")
-            tops = {parts[0] for parts, _ in members}
-            layout_tops = {PREDICTIONS_FILE, CARD_FILE, *FOLDER_SUFFIXES}
-            strip = 1 if len(tops) == 1 and not tops & layout_tops and all(len(p) > 1 for p, _ in members) else 0
-            chosen = [(parts[strip:], info) for parts, info in members]
-            for rel, _ in chosen:
-                classify_path(rel)
-            _check_unique([rel for rel, _ in chosen])
-            declared = sum(info.file_size for _, info in chosen)
-            if declared > max_bytes:
-                raise PredictionsRefused(f"the zip expands to {declared:,} bytes; the limit is {max_bytes:,}")
-            budget = max_bytes
-            for rel, info in chosen:
-                target = dest.joinpath(*rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src:
-                    chunks = iter(lambda src=src: src.read(1 << 20), b"")
-                    budget -= _v._write_new(target, chunks, limit=min(budget, info.file_size), name="/".join(rel))
-    except zipfile.BadZipFile as exc:
-        raise PredictionsRefused(f"not a valid zip archive ({exc})") from None
-    except (zlib.error, NotImplementedError, EOFError) as exc:
-        raise PredictionsRefused(f"the zip cannot be extracted ({exc})") from None
+    with _v.open_zip(zip_file) as archive:
+        infos = archive.infolist()
+        if len(infos) > max_files:
+            raise PredictionsRefused(f"the zip has {len(infos):,} entries; at most {max_files:,}")
+        members: list[tuple[list[str], zipfile.ZipInfo]] = []
+        for info in infos:
+            parts = _v._zip_member_name(info)
+            if parts and not info.is_dir():
+                members.append((parts, info))
+        if not members:
+            raise PredictionsRefused("the zip is empty; it needs predictions.json and the prediction files")
+        tops = {parts[0] for parts, _ in members}
+        layout_tops = {PREDICTIONS_FILE, CARD_FILE, *FOLDER_SUFFIXES}
+        strip = 1 if len(tops) == 1 and not tops & layout_tops and all(len(p) > 1 for p, _ in members) else 0
+        chosen = [(parts[strip:], info) for parts, info in members]
+        for rel, _ in chosen:
+            classify_path(rel)
+        _check_unique([rel for rel, _ in chosen])
+        declared = sum(info.file_size for _, info in chosen)
+        if declared > max_bytes:
+            raise PredictionsRefused(f"the zip expands to {declared:,} bytes; the limit is {max_bytes:,}")
+        budget = max_bytes
+        for rel, info in chosen:
+            target = dest.joinpath(*rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            chunks = _v.zip_chunks(archive, info, "/".join(rel))
+            budget -= _v._write_new(target, chunks, limit=min(budget, info.file_size), name="/".join(rel))
     return dest
 
 
@@ -578,6 +598,7 @@ __all__ = [
     "ValidatedPredictions",
     "check_benchmarks",
     "classify_path",
+    "expected_size",
     "extract_predictions_zip",
     "predictor_options",
     "validate_predictions_bytes",

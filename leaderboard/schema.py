@@ -6,7 +6,7 @@ leaves the store. Ids and units follow ``../shared/reference/IDS.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,6 +65,18 @@ SUBMISSION_COLUMNS: tuple[str, ...] = (
     "content_hash",  # str, sha256 of the adapter's files (duplicate detection)
 )
 
+# One row per (run, task, dataset, item, metric): a run's per-item values (Store.run_samples_frame), in the unit of
+# the score they make up; the views of leaderboard.verify take this frame.
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "run_id",  # int, the evaluation run
+    "task",  # str, task id
+    "benchmark",  # str, the dataset scored (a member of an aggregate such as sa23, or a user split)
+    "sample_id",  # str, the image
+    "mask_id",  # str, the mask ("" for image-level tasks)
+    "metric",  # str, metric id
+    "value",  # float (NaN where the item has no finite value)
+)
+
 PROVENANCES: tuple[str, ...] = tuple(p.value for p in Provenance)
 SUBMISSION_STATES: tuple[str, ...] = ("pending", "running", "finished", "failed")
 
@@ -89,3 +101,14 @@ class LeaderboardStore(Protocol):
         self, *, submitter: str, kind: str, name: str, task: str, benchmarks: Sequence[str], content_hash: str,
         **details: Any,
     ) -> int: ...
+
+    # What leaderboard.verify's detail view, comparison and provenance read.
+    def run_summaries(self, run_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]: ...
+
+    def run_samples_frame(
+        self, run_ids: int | Sequence[int], *, task: str | None = None, benchmark: str | None = None
+    ) -> pd.DataFrame: ...
+
+    def run_thumbnails(
+        self, run_id: int, *, task: str | None = None, benchmark: str | None = None
+    ) -> list[dict[str, Any]]: ...

@@ -13,6 +13,8 @@ Environment variables (all optional):
 - ``DICEPTION_BACKUP_REPO``: a Hub dataset repo (``user/name``) the SQLite file is backed up to; unset means none.
 - ``DICEPTION_BACKUP_INTERVAL_S``: seconds between backups (default 600).
 - ``DICEPTION_SQLITE_BUSY_TIMEOUT_S``: how long a SQLite writer waits for the lock (default 30).
+- ``DICEPTION_SUBMISSIONS_DIR``: where submitted files are kept (default ``./data/submissions``); an admin delete
+  removes a submission's folder there.
 - ``HF_TOKEN``: the token used for the backup repo.
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from diception_spec.benchmarks import TIERS
 
 DEFAULT_SQLITE_PATH = Path("data") / "leaderboard.db"
+DEFAULT_SUBMISSIONS_DIR = Path("data") / "submissions"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Settings:
     backup_repo: str | None = None
     backup_interval_s: float = 600.0
     hf_token: str | None = None
+    submissions_dir: Path = DEFAULT_SUBMISSIONS_DIR
 
     @property
     def url(self) -> str:
@@ -96,4 +100,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backup_repo=env.get("DICEPTION_BACKUP_REPO", "").strip() or None,
         backup_interval_s=_float(env, "DICEPTION_BACKUP_INTERVAL_S", 600.0),
         hf_token=env.get("HF_TOKEN") or None,
+        submissions_dir=Path(env.get("DICEPTION_SUBMISSIONS_DIR", "").strip() or DEFAULT_SUBMISSIONS_DIR),
     )

@@ -14,19 +14,24 @@ A worker, in outline::
 
     store, worker_id = Store(), new_worker_id()
     while True:
-        job = store.claim_next(worker_id, lease_seconds=600)
+        job = store.claim_next(worker_id)  # a ClaimedJob, leased for settings.lease_seconds
         if job is None:
             time.sleep(10)
             continue
         try:
-            result = score(job)  # calls store.renew_lease(job["submission_id"], worker_id) now and then
-            store.finish_submission(job["submission_id"], worker_id, result)
+            result = score(job)  # calls store.renew_lease(job.submission_id, worker_id) every job.lease_seconds / 3
+            store.finish_submission(job.submission_id, worker_id, result)
         except LeaseLost:
             pass  # someone else owns it now; drop the work
-        except ValidationError as exc:  # the submission's fault: tell the submitter, no retry
-            store.fail_submission(job["submission_id"], worker_id, str(exc))
-        except Exception as exc:  # ours (out of memory, lost GPU): retry while attempts remain
-            store.fail_submission(job["submission_id"], worker_id, f"scoring error: {exc}", retry=True)
+        except Refused as exc:  # the submission's fault: tell the submitter, no retry
+            store.fail_submission(job.submission_id, worker_id, str(exc))
+        except Exception:  # the host's (a bug, out of memory, a lost GPU): retried while attempts remain
+            store.fail_submission(job.submission_id, worker_id, "the scoring host failed", retry=True)
+
+Every failure reason passes through ``diception_spec.errors.public_text`` before it is stored: the submitter sees it.
+Results of untrained weights (``model.untrained`` in the result JSON: the tiny preset) are refused
+(:class:`UntrainedResult`) unless every score is on an unranked benchmark (the ``synthetic`` smoke benchmark).
+Deleting a submission removes its stored files (under ``settings.submissions_dir``) too.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -47,8 +55,11 @@ from sqlalchemy import Integer, Select, String, and_, delete, func, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from diception_spec.benchmarks import is_ranked_benchmark
+from diception_spec.errors import Refused, public_text
 from diception_spec.results import FORMAT_VERSION as RESULT_FORMAT_VERSION
 from diception_spec.results import validate_result
+from leaderboard import run_data, storage
 from leaderboard.db import READ_ONLY, create_store_engine, normalise_url, schema_lock, upgrade
 from leaderboard.orm import (
     Benchmark,
@@ -95,7 +106,7 @@ MODEL_COLUMNS: tuple[str, ...] = (
 _QUOTA_WINDOW = timedelta(hours=24)
 
 
-class SubmissionRefused(ValueError):
+class SubmissionRefused(Refused):
     """A submission was not accepted; the message is meant for the submitter."""
 
 
@@ -109,6 +120,41 @@ class DuplicateSubmission(SubmissionRefused):
     def __init__(self, message: str, existing_id: int) -> None:
         super().__init__(message)
         self.existing_id = existing_id
+
+
+class UntrainedResult(ValueError):
+    """A result of untrained (random) weights on a ranked benchmark: never stored as measured. The host's fault
+    (a worker or a run started with the tiny preset), not the submitter's."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A submission a worker holds a lease on (``Store.claim_next``); everything scoring it needs."""
+
+    submission_id: int
+    kind: str  # "adapter" | "predictions"
+    name: str
+    submitter: str
+    task: str
+    benchmarks: tuple[str, ...]
+    tier: str
+    content_hash: str
+    storage_path: str | None
+    hub_repo: str | None
+    hub_revision: str | None
+    attempts: int  # claims so far, this one included
+    max_attempts: int
+    worker_id: str
+    lease_seconds: float  # the lease granted; renew well before it runs out
+    started_at: datetime
+    lease_expires_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # what validation recorded (predictor options, ...)
+
+
+FAILURE_EXHAUSTED = (
+    "scoring stopped without finishing {attempts} times (the scoring host crashed or timed out, not a problem with "
+    "the submission); giving up"
+)
 
 
 class LeaseLost(RuntimeError):
@@ -227,7 +273,18 @@ def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -
                 "note": str(score.get("note") or ""),
             }
         )
-    details = {k: v for k, v in result.items() if k not in {"scores", "model", "settings", "run", "format_version"}}
+    if model.get("untrained"):
+        ranked = sorted({s["benchmark"] for s in parsed_scores if is_ranked_benchmark(s["benchmark"])})
+        if ranked:
+            raise UntrainedResult(
+                f"result['model']['untrained']: scores of untrained (random) weights are never stored for ranked "
+                f"benchmarks ({', '.join(ranked[:5])}); score real weights, or use the unranked smoke benchmark"
+            )
+    details = {k: v for k, v in result.items()
+               if k not in {"scores", "model", "settings", "run", "format_version", "thumbnails"}}
+    # Per-item metric values live in run_samples (leaderboard.run_data); the details keep the raw values only.
+    details["samples"] = [{k: v for k, v in s.items() if k != "metrics"} if isinstance(s, Mapping) else s
+                          for s in details.get("samples") or []]
     return {
         "model_name": _require_str(model, "name", "result['model']"),
         "variant": str(model.get("variant") or ""),
@@ -243,6 +300,12 @@ def parse_result(result: Mapping[str, Any], *, default_tier: str = "standard") -
         "packages": _json_safe(dict(run.get("packages") or {})),
         "details": _json_safe({**details, "run": {k: v for k, v in run.items() if k != "packages"}}),
         "scores": parsed_scores,
+        # What ran it and what it saw item by item (leaderboard.run_data): the row's command, samples and gallery.
+        "model_kind": str(model.get("kind") or "") or None,
+        "code_version": str(run["code_version"]) if run.get("code_version") else None,
+        "git_commit": str(run["git_commit"]) if run.get("git_commit") else None,
+        "samples": result.get("samples") or [],
+        "thumbnails": result.get("thumbnails"),
     }
 
 
@@ -617,19 +680,24 @@ class Store:
                 "packages": dict(run.packages or {}),
                 "details": dict(run.details or {}),
                 "created_at": run.created_at,
+                "model_kind": run.model_kind,
+                "code_version": run.code_version,
+                "git_commit": run.git_commit,
             }
 
     # --- queue -------------------------------------------------------------------------------------------------
 
-    def claim_next(self, worker_id: str, *, lease_seconds: float | None = None) -> dict[str, Any] | None:
+    def claim_next(self, worker_id: str, *, lease_seconds: float | None = None) -> ClaimedJob | None:
         """Atomically claim the oldest pending submission, or a running one whose lease expired; None if idle.
 
-        The claim increments ``attempts``; a running submission whose lease expired after ``max_attempts`` claims is
+        The lease lasts ``lease_seconds`` (default ``settings.lease_seconds``: ``DICEPTION_LEASE_SECONDS``). The
+        claim increments ``attempts``; a running submission whose lease expired after ``max_attempts`` claims is
         marked failed here instead of being claimed again.
         """
         if not worker_id:
             raise ValueError("worker_id must be a non-empty string unique to the worker process")
-        lease = timedelta(seconds=self.settings.lease_seconds if lease_seconds is None else lease_seconds)
+        seconds = float(self.settings.lease_seconds if lease_seconds is None else lease_seconds)
+        lease = timedelta(seconds=seconds)
         max_attempts = self.settings.max_attempts
         now = utcnow()
         with self._session.begin() as session:
@@ -647,8 +715,7 @@ class Store:
                     .where(Submission.id.in_(exhausted_ids))
                     .values(
                         status=SubmissionStatus.FAILED,
-                        failure_reason=f"scoring stopped without finishing {max_attempts} times (the worker "
-                        "crashed or timed out); giving up",
+                        failure_reason=FAILURE_EXHAUSTED.format(attempts=max_attempts),
                         finished_at=now,
                         worker_id=None,
                         lease_expires_at=None,
@@ -684,7 +751,13 @@ class Store:
             sub.finished_at = None
             sub.lease_expires_at = now + lease
             session.flush()
-            return self._submission_dict(session, sub)
+            return ClaimedJob(
+                submission_id=sub.id, kind=_value(sub.kind), name=sub.name, submitter=sub.submitter, task=sub.task,
+                benchmarks=tuple(sub.benchmarks or ()), tier=_value(sub.tier), content_hash=sub.content_hash,
+                storage_path=sub.storage_path, hub_repo=sub.hub_repo, hub_revision=sub.hub_revision,
+                attempts=sub.attempts, max_attempts=max_attempts, worker_id=worker_id, lease_seconds=seconds,
+                started_at=now, lease_expires_at=now + lease, metadata=dict(sub.extra or {}),
+            )  # fmt: skip
 
     def renew_lease(self, submission_id: int, worker_id: str, *, lease_seconds: float | None = None) -> bool:
         """Extend the lease; False if this worker no longer holds it (then it must stop and not write results)."""
@@ -740,10 +813,11 @@ class Store:
         logger.info("submission %d finished by %s (run %d)", submission_id, worker_id, run_id)
         return run_id
 
-    def fail_submission(self, submission_id: int, worker_id: str, reason: str, *, retry: bool = False) -> None:
-        """Record a failure with a reason the submitter can act on; with ``retry`` it goes back to pending while
-        attempts remain. Raises ``LeaseLost`` if the worker no longer holds the submission."""
-        reason = (reason or "").strip() or "unknown error"
+    def fail_submission(self, submission_id: int, worker_id: str, reason: str, *, retry: bool = False) -> str:
+        """Record a failure with a reason the submitter can act on (passed through ``public_text``: no server path,
+        host name or traceback); with ``retry`` it goes back to pending while attempts remain. Returns the new
+        status, ``"pending"`` or ``"failed"``. Raises ``LeaseLost`` if the worker no longer holds the submission."""
+        reason = public_text(reason or "") or "unknown error"
         now = utcnow()
         with self._session.begin() as session:
             sub = self._held(session, submission_id, worker_id)
@@ -758,7 +832,9 @@ class Store:
                 sub.failure_reason = (
                     f"{reason} (gave up after {sub.attempts} attempts)" if retry else reason
                 )
-        logger.info("submission %d failed (%s, retry=%s): %s", submission_id, worker_id, retry, reason)
+            status = _value(sub.status)
+        logger.info("submission %d failed (%s, retry=%s, now %s): %s", submission_id, worker_id, retry, status, reason)
+        return status
 
     # --- results -----------------------------------------------------------------------------------------------
 
@@ -806,9 +882,13 @@ class Store:
             settings=parsed["settings"],
             packages=parsed["packages"],
             details=parsed["details"],
+            model_kind=parsed["model_kind"],
+            code_version=parsed["code_version"],
+            git_commit=parsed["git_commit"],
         )
         session.add(run)
         session.flush()
+        self._write_run_data(session, run, parsed, provenance)
         when = (parsed["finished_at"] or utcnow()).strftime("%Y-%m-%d")
         if provenance == Provenance.SELF_SUBMITTED:
             submitter = sub.submitter if sub is not None else "a submitter"
@@ -857,6 +937,7 @@ class Store:
                     recorded_at=now,
                 )
             )
+        run_data.prune_thumbnails(session, keep_run_id=run.id)  # runs this one replaced on the board
         touch_board(session, now)
         return run
 
@@ -902,9 +983,97 @@ class Store:
         logger.info("admin: submission %d hidden=%s", submission_id, hidden)
 
     def admin_delete(self, submission_id: int, admin_token: str) -> None:
-        """Delete a submission with its runs and scores (uploaded files are the caller's to remove)."""
+        """Delete a submission with its runs, its scores and its stored files (its folder under
+        ``settings.submissions_dir``; a folder anywhere else is left alone and logged). A worker still scoring it
+        loses its lease and cannot write. The files go under the content hash's lock, so an identical submission
+        arriving meanwhile either is refused as a duplicate or finds no folder and stores its own."""
         self._require_admin(admin_token)
-        with self._session.begin() as session:
-            session.delete(self._admin_get(session, submission_id))
-            touch_board(session)
-        logger.info("admin: submission %d deleted", submission_id)
+        with self._read() as session:
+            sub = self._admin_get(session, submission_id)
+            storage_path, content_hash = sub.storage_path, sub.content_hash
+        root = self.settings.submissions_dir
+        has_files = bool(storage_path) and storage.stored_folder(root, content_hash).resolve() == \
+            Path(storage_path).resolve()
+        with storage.content_lock(root, content_hash) if has_files else nullcontext():
+            with self._session.begin() as session:
+                session.delete(self._admin_get(session, submission_id))
+                touch_board(session)
+            removed = storage.remove_stored(root, storage_path) if has_files else False
+        if storage_path and not has_files:
+            logger.warning("admin: submission %d's files at %s are outside %s; left in place", submission_id,
+                           storage_path, root)
+        logger.info("admin: submission %d deleted (stored files %s)", submission_id,
+                    "removed" if removed else "none")
+
+    # --- per-sample data and provenance of runs (leaderboard.run_data, leaderboard.verify) ------------------------
+
+    def _write_run_data(
+        self, session: Session, run: EvaluationRun, parsed: dict[str, Any], provenance: Provenance
+    ) -> None:
+        """Per-item values always; thumbnails unless the run is self-submitted (no images of data we do not host:
+        those rows show their per-sample scores only). A summary of the thumbnails goes into the run's details."""
+        run_data.write_samples(session, run.id, parsed["samples"])
+        thumbnails = None if provenance == Provenance.SELF_SUBMITTED else parsed["thumbnails"]
+        summary = run_data.write_thumbnails(session, run.id, thumbnails)
+        if summary is not None or parsed["thumbnails"]:
+            note = None if summary is not None else "self-submitted: per-sample scores only, no images"
+            run.details = {**(run.details or {}), "thumbnails": summary if summary is not None else {"note": note}}
+
+    def run_samples_frame(
+        self, run_ids: int | Sequence[int], *, task: str | None = None, benchmark: str | None = None
+    ) -> pd.DataFrame:
+        """Per-item metric values of the runs (one row per run, task, dataset, item and metric; columns
+        ``run_data.SAMPLE_COLUMNS``), optionally of one task / dataset; empty for runs without per-sample data."""
+        ids = [int(run_ids)] if isinstance(run_ids, int) else [int(r) for r in run_ids]
+        with self._read() as session:
+            return run_data.read_samples(session, ids, task=task, benchmark=benchmark)
+
+    def run_thumbnails(
+        self, run_id: int, *, task: str | None = None, benchmark: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The run's worst / best items drawn small (dicts with ``run_data.THUMBNAIL_FIELDS``, images as bytes),
+        ordered by task, dataset, rank (worst first) and position; [] when it has none."""
+        with self._read() as session:
+            return run_data.read_thumbnails(session, int(run_id), task=task, benchmark=benchmark)
+
+    def thumbnails_frame(self) -> pd.DataFrame:
+        """Per run with thumbnails: ``run_id``, ``items`` and ``bytes`` (what the store holds; see README bounds)."""
+        with self._read() as session:
+            return run_data.thumbnail_summary(session)
+
+    def run_summaries(self, run_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        """What each run needs for its rows' reproduce command and provenance, without the per-sample details:
+        run id -> dict with ``run_id``, ``submission_id``, ``provenance``, ``model``, ``variant``, ``model_kind``,
+        ``model_revision``, ``code_version``, ``git_commit``, ``hardware``, ``host``, ``worker_id``, ``started_at``,
+        ``finished_at``, ``settings`` and ``submission`` (``hub_repo``, ``hub_revision``, ``storage_path``,
+        ``content_hash``, ``submitter``, ``kind``; None without one). ``run_ids`` None: every run."""
+        stmt = (
+            select(EvaluationRun.id, EvaluationRun.submission_id, EvaluationRun.provenance, Model.name, Model.variant,
+                   EvaluationRun.model_kind, EvaluationRun.model_revision, EvaluationRun.code_version,
+                   EvaluationRun.git_commit, EvaluationRun.hardware, EvaluationRun.host, EvaluationRun.worker_id,
+                   EvaluationRun.started_at, EvaluationRun.finished_at, EvaluationRun.settings, Submission.hub_repo,
+                   Submission.hub_revision, Submission.storage_path, Submission.content_hash, Submission.submitter,
+                   Submission.kind)
+            .join(Model, EvaluationRun.model_id == Model.id)
+            .outerjoin(Submission, EvaluationRun.submission_id == Submission.id)
+            .order_by(EvaluationRun.id)
+        )
+        if run_ids is not None:
+            stmt = stmt.where(EvaluationRun.id.in_([int(r) for r in run_ids]))
+        out: dict[int, dict[str, Any]] = {}
+        with self._read() as session:
+            for row in session.execute(stmt):
+                submission = None if row.submission_id is None else {
+                    "submission_id": row.submission_id, "hub_repo": row.hub_repo, "hub_revision": row.hub_revision,
+                    "storage_path": row.storage_path, "content_hash": row.content_hash, "submitter": row.submitter,
+                    "kind": _value(row.kind),
+                }
+                out[row.id] = {
+                    "run_id": row.id, "submission_id": row.submission_id, "provenance": _value(row.provenance),
+                    "model": row.name, "variant": row.variant, "model_kind": row.model_kind,
+                    "model_revision": row.model_revision, "code_version": row.code_version,
+                    "git_commit": row.git_commit, "hardware": row.hardware, "host": row.host,
+                    "worker_id": row.worker_id, "started_at": row.started_at, "finished_at": row.finished_at,
+                    "settings": dict(row.settings or {}), "submission": submission,
+                }
+        return out

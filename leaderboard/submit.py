@@ -12,19 +12,18 @@ self-submitted.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
 import shutil
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from diception_spec.errors import Refused
+from diception_spec.errors import Refused, public_text
+from leaderboard import storage
 from leaderboard.orm import SubmissionKind
 from leaderboard.prediction_files import (
     MAX_PREDICTION_BYTES,
@@ -34,7 +33,7 @@ from leaderboard.prediction_files import (
     check_benchmarks,
     validate_predictions_upload,
 )
-from leaderboard.settings import load_settings
+from leaderboard.settings import DEFAULT_SUBMISSIONS_DIR, load_settings
 from leaderboard.validation import (
     ADAPTER_FILES,
     MAX_TOTAL_BYTES,
@@ -79,7 +78,7 @@ class SubmitConfig:
     - ``HF_TOKEN``: used for Hub downloads.
     """
 
-    storage_root: Path = Path("data") / "submissions"
+    storage_root: Path = DEFAULT_SUBMISSIONS_DIR
     base_model_id: str = DEFAULT_BASE_MODEL_ID
     base_revision: str | None = None
     transformer_config: Mapping[str, Any] = field(default_factory=lambda: dict(SD3_MEDIUM_TRANSFORMER_CONFIG))
@@ -92,12 +91,12 @@ class SubmitConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SubmitConfig:
         env = os.environ if env is None else env
-        tier = load_settings(env).default_tier  # DICEPTION_DEFAULT_TIER, checked in one place
+        settings = load_settings(env)  # DICEPTION_DEFAULT_TIER and DICEPTION_SUBMISSIONS_DIR, read in one place
         return cls(
-            storage_root=Path(env.get("DICEPTION_SUBMISSIONS_DIR", "").strip() or Path("data") / "submissions"),
+            storage_root=settings.submissions_dir,
             base_model_id=env.get("DICEPTION_BASE_MODEL_ID", "").strip() or DEFAULT_BASE_MODEL_ID,
             base_revision=env.get("DICEPTION_BASE_REVISION", "").strip() or None,
-            tier=tier,
+            tier=settings.default_tier,
             hf_token=env.get("HF_TOKEN") or None,
         )
 
@@ -212,7 +211,8 @@ def fetch_hub_adapter(
         try:
             total = sum(sizes(repo_id, revision, list(ADAPTER_FILES), token).values())
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
-            raise SubmissionError(f"could not list {repo_id}@{revision[:12]} on the Hub: {exc}") from None
+            log.warning("listing %s@%s on the Hub failed: %r", repo_id, revision, exc)
+            raise SubmissionError(f"could not list {repo_id}@{revision[:12]} on the Hub: {_hub_reason(exc)}") from None
         if total > max_total_bytes:
             limit = f"{max_total_bytes:,}"
             raise AdapterRefused(f"the adapter files total {total:,} bytes on the Hub; the limit is {limit}")
@@ -224,11 +224,23 @@ def fetch_hub_adapter(
             )  # fmt: skip
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
-        raise SubmissionError(f"could not download {repo_id}@{revision[:12]} from the Hub: {exc}") from None
+        log.warning("downloading %s@%s from the Hub failed: %r", repo_id, revision, exc)
+        why = _hub_reason(exc)
+        raise SubmissionError(f"could not download {repo_id}@{revision[:12]} from the Hub: {why}") from None
     files = [folder / name for name in ADAPTER_FILES if (folder / name).is_file() and not (folder / name).is_symlink()]
     if not files:
         raise SubmissionError(f"{repo_id}@{revision[:12]} has none of the adapter files ({', '.join(ADAPTER_FILES)})")
     return files
+
+
+def _hub_reason(exc: BaseException) -> str:
+    """What a submitter may see of a failed Hub call: the Hub's own message, never this server's paths (a local
+    file error says only that the server could not store the files)."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if isinstance(exc, HfHubHTTPError | LocalEntryNotFoundError | ValueError):
+        return public_text(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__, limit=300)
+    return "the server could not store the files; try again later"
 
 
 def _reconcile_form(
@@ -322,28 +334,20 @@ def _check_submitter(submitter: str) -> str:
     return submitter.strip()
 
 
-@contextmanager
-def _staging(config: SubmitConfig) -> Iterator[Path]:
-    """A fresh folder under ``storage_root/.staging/``, removed whatever happens."""
-    staging = Path(config.storage_root) / ".staging" / uuid.uuid4().hex
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _staging(config: SubmitConfig) -> AbstractContextManager[Path]:
+    """A fresh folder under ``storage_root/.staging/``, removed whatever happens (``leaderboard.storage``)."""
+    return storage.staging(config.storage_root)
 
 
 def _store_and_queue(
     store: SubmissionStore, config: SubmitConfig, validated: Path, content_hash: str, **fields: Any
 ) -> tuple[int, Path]:
     """Move the validated folder to ``storage_root/<hash[:2]>/<hash>/`` and ``store.create_submission``;
-    (submission id, stored folder). The folder is removed again if the store refuses the submission."""
-    final = Path(config.storage_root) / content_hash[:2] / content_hash
-    final.parent.mkdir(parents=True, exist_ok=True)
+    (submission id, stored folder). The folder is removed again if the store refuses the submission or fails."""
+    final = storage.stored_folder(config.storage_root, content_hash)
     # One request at a time per content hash: otherwise a refused request could delete the folder that an
-    # identical, accepted request has just been queued with.
-    with open(final.parent / f".{content_hash}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # identical, accepted request has just been queued with. The lock file goes when the request is done.
+    with storage.content_lock(config.storage_root, content_hash):
         created = False
         if not final.exists():
             os.rename(validated, final)
@@ -352,7 +356,7 @@ def _store_and_queue(
             submission_id = store.create_submission(
                 content_hash=content_hash, storage_path=str(final), tier=config.tier, **fields
             )
-        except ValueError:  # SubmissionRefused (duplicate, quota) and argument errors: keep nothing we added
+        except BaseException:  # refused (duplicate, quota), or the store failed: keep nothing we added
             if created:
                 shutil.rmtree(final, ignore_errors=True)
             raise

@@ -11,6 +11,14 @@ Mounting (inside the app's ``gr.Blocks``; each builder opens its own ``gr.Tab``)
 ``store`` is the app's one ``leaderboard.store.Store`` (any ``leaderboard.schema.LeaderboardStore``). The board's
 frames are cached and reloaded when ``last_updated()`` changes. Share links carry the view in URL query parameters
 (``tables.share_query``); ``apply_query_params`` turns a page's parameters back into a view.
+
+Checking a row (``leaderboard.verify``, drawn by ``leaderboard.detail_html``): a row's "details" button (one click)
+opens the *Entry details* section on that entry: where its numbers came from, the command that recomputes it with a
+copy button (or why there is none), the run's worst and best samples of a chosen dataset with their scores, and the
+per-dataset score distributions. The entry picker lists every entry of the task, those scored only on unranked
+benchmarks (the synthetic smoke benchmark, a submitter's own split) included. *Compare two entries* shows per
+dataset A - B with its 95 % bootstrap interval and the items where the two disagree most. The CSV / JSON downloads
+carry each row's ``reproduce`` command(s) and ``provenance_detail``.
 """
 
 from __future__ import annotations
@@ -24,14 +32,16 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from html import escape as escape_text
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from diception_spec.benchmarks import benchmark_order
-from leaderboard import board_html, charts, tables
+from diception_spec.benchmarks import benchmark_order, is_ranked_benchmark
+from diception_spec.errors import Refused
+from leaderboard import board_html, charts, detail_html, tables, verify
 from leaderboard.prediction_files import PredictionsRefused
 from leaderboard.schema import PROVENANCES, LeaderboardStore
 from leaderboard.submit import (
@@ -71,6 +81,7 @@ class BoardData:
     results: pd.DataFrame
     models: pd.DataFrame
     updated: datetime | None
+    runs: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # Store.run_summaries(): commands, sources
 
 
 class StoreHandle:
@@ -89,7 +100,7 @@ class StoreHandle:
         updated = store.last_updated()
         with self._lock:
             if self._data is None or self._data.updated != updated:
-                self._data = BoardData(store.results_frame(), store.models_frame(), updated)
+                self._data = BoardData(store.results_frame(), store.models_frame(), updated, store.run_summaries())
             return self._data
 
 
@@ -105,7 +116,7 @@ class BoardView:
     protocol_choices: list[str]
     column_choices: list[str]
     table: pd.DataFrame  # display_table's text view of the rows
-    raw_table: pd.DataFrame  # numeric, what the downloads hold
+    raw_table: pd.DataFrame  # numeric, what the downloads hold (with the reproduce command and provenance per row)
     html: str  # what the page shows: one titled table per ranking group (board_html)
     note: str
     share_link: str
@@ -212,15 +223,13 @@ def build_view(data: BoardData, filters: ViewFilters, *, base_url: str = "", dow
         kwargs["columns"] = (*filters.columns, *tables.INFO_COLUMNS)
     raw = tables.task_table(results, filters.task, **kwargs)
     shown = tables.display_table(raw).drop(columns=["entry_id"])  # long ids: the detail picker lists them
+    # Each row's reproduce command(s) and provenance: in the downloads, and the provenance in the row's tooltip.
+    raw = verify.provenance_column(verify.reproduce_column(raw, results, data.runs), results, data.runs)
     csv_path, json_path = write_downloads(raw, filters.task, download_dir)
     metric_choices = tables.metrics_for(results, filters.task)
     protocol_choices = [ALL_PROTOCOLS, *tables.protocols_for(results, filters.task, filters.metric)]
     column_choices = tables.benchmarks_for(results, filters.task, filters.metric)
-    entries = []
-    if len(raw):
-        for rec in raw[["entry_id", "model", "variant", "protocol"]].drop_duplicates("entry_id").itertuples():
-            label = f"{rec.model} · {rec.variant} ({rec.protocol})" if rec.variant else f"{rec.model} ({rec.protocol})"
-            entries.append((label, rec.entry_id))
+    entries = entry_choices(results, filters.task, raw)
     model_names = sorted(str(m) for m in results["model"].dropna().unique()) if len(results) else []
     figures = charts.task_charts(results, models, filters.task, selected=filters.selected) if with_charts else {}
     count = len(raw)
@@ -320,6 +329,163 @@ def detail_markdown(detail: Mapping[str, Any]) -> str:
         if meta.get("model_card"):
             lines.append("\n<details><summary>Model card</summary>\n\n" + str(meta["model_card"]) + "\n\n</details>")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- checking a row
+
+DETAIL_TITLE = "Entry details: where its numbers come from, the command that recomputes them, its samples"
+COMPARE_TITLE = "Compare two entries: per-dataset differences with 95% intervals, the samples they disagree on"
+OPEN_HINT_MD = ("**Click a model's name** for where its numbers come from, the command that recomputes them (with a "
+                "copy button) and its worst and best samples; *Compare two entries* is under the tables.")  # fmt: skip
+COMMAND_LABEL = "Reproduce: the command that recomputes this row (one line per run; copy: the button on the right)"
+PICK_ENTRY = "Pick an entry (or click a model's name in the table) to see where its numbers come from."
+COMPARE_HINT = ('<p class="lb-small">To set it against another entry, open <b>Compare two entries</b> under this '
+                "section: this entry is A there.</p>")  # fmt: skip
+PICK_TWO = '<p class="lb-small">Pick two entries, A and B (opening a row\'s details makes it A).</p>'
+SCROLL_TO_DETAIL_JS = "() => { document.getElementById('lb-detail')?.scrollIntoView({block: 'start'}); }"
+
+
+def _entry_label(rows: pd.DataFrame) -> str:
+    """"DICEPTION · variant (protocol) · measured · 1 step, CFG 1, quick tier", plus the unranked datasets an entry
+    is only scored on."""
+    first = rows.iloc[0]
+    name = str(first["model"]) + (f" · {first['variant']}" if isinstance(first["variant"], str) and first["variant"]
+                                  else "")  # fmt: skip
+    protocols = ", ".join(dict.fromkeys(str(p) for p in rows["protocol"]))
+    facts = [", ".join(dict.fromkeys(str(p) for p in rows["provenance"]))]
+    settings = board_html.row_details({"steps": first.get("steps"), "guidance": first.get("guidance"),
+                                       "tier": first.get("tier")})  # fmt: skip
+    if settings:
+        facts.append(settings)
+    benchmarks = list(dict.fromkeys(str(b) for b in rows["benchmark"]))
+    if not any(is_ranked_benchmark(b) for b in benchmarks):
+        facts.append("only on " + ", ".join(tables.benchmark_label(b) for b in benchmarks) + " (not ranked)")
+    return f"{name} ({protocols}) · " + " · ".join(facts)
+
+
+def entry_choices(results: pd.DataFrame, task: str, table: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+    """(label, entry id) of every entry with a result on ``task``: the rows of ``table`` (the board's view) first,
+    in its order, then the entries it does not show (filtered out, or scored only on unranked benchmarks such as
+    the synthetic smoke benchmark or a submitter's own split), by label. Labels are made unique."""
+    if not len(results):
+        return []
+    rows = results.loc[results["task"] == task]
+    labels = {str(e): _entry_label(group) for e, group in rows.groupby("entry_id", sort=False)}
+    shown = [str(e) for e in dict.fromkeys(table["entry_id"])] if table is not None and len(table) else []
+    shown = [e for e in shown if e in labels]
+    rest = sorted((e for e in labels if e not in set(shown)), key=lambda e: (labels[e], e))
+    out, seen = [], {}
+    for entry in [*shown, *rest]:
+        label = labels[entry]
+        seen[label] = seen.get(label, 0) + 1
+        out.append((label if seen[label] == 1 else f"{label} #{seen[label]}", entry))
+    return out
+
+
+@dataclass
+class EntryChecks:
+    """What the Entry details section shows for one entry (and one of its datasets)."""
+
+    entry_id: str | None
+    head_html: str  # name, settings and where the numbers came from
+    command: str  # the reproduce command(s), one per line; "" when there is none
+    command_note: str  # markdown: how to run it, or why there is no command
+    datasets: list[tuple[str, str]]  # (label, "task/benchmark") with per-sample values
+    dataset: str | None  # the one the gallery shows
+    figure: Any  # the per-dataset distributions (plotly), None without per-sample values
+    samples_html: str  # the gallery (worst first, best first) or the items' scores without images
+    detail_md: str
+    detail_json: dict[str, Any]
+
+
+def _head_html(rows: pd.DataFrame, provenance: Mapping[str, Any]) -> str:
+    first = rows.iloc[0]
+    variant = first["variant"] if isinstance(first["variant"], str) and first["variant"] else ""
+    badges = "".join(
+        f'<span class="lb-badge lb-{escape_text(p.replace(" ", "-"))}">'
+        f"{escape_text(tables.PROVENANCE_BADGES.get(p, p))}</span>"
+        for p in dict.fromkeys(str(p) for p in rows["provenance"])
+    )
+    settings = board_html.row_details(first.to_dict())
+    protocols = ", ".join(dict.fromkeys(str(p) for p in rows["protocol"]))
+    count = f"{len(rows)} score" + ("" if len(rows) == 1 else "s")
+    meta = " · ".join(x for x in (f"protocol {protocols}", settings, count) if x)
+    return (f'<div class="lb-detail-head"><h3>{escape_text(str(first["model"]))}'
+            + (f' <span class="lb-variant">{escape_text(variant)}</span>' if variant else "")
+            + f' <span class="lb-tags">{badges}</span></h3><p class="lb-detail-meta">{escape_text(meta)}</p>'
+            + detail_html.provenance_html(provenance) + COMPARE_HINT + "</div>")  # fmt: skip
+
+
+def _samples_html(store: Any, results: pd.DataFrame, entry_id: str, checks: Mapping[str, Any],
+                  dataset: tuple[str, str] | None, provenance: Sequence[str]) -> str:  # fmt: skip
+    if checks["gallery"] is not None:
+        return detail_html.gallery_html(checks["gallery"])
+    if dataset is None:
+        if "reported" in provenance and len(provenance) == 1:
+            return '<p class="lb-small">A paper\'s published number: there are no per-sample values behind it.</p>'
+        return ('<p class="lb-small">The run behind this entry kept no per-sample values (it was recorded before '
+                "runs stored them).</p>")  # fmt: skip
+    task, benchmark = dataset
+    run_id = verify.run_for(results, entry_id, task, benchmark)
+    samples = store.run_samples_frame([run_id], task=task, benchmark=benchmark) if run_id is not None else None
+    if "self-submitted" in provenance:
+        reason = "Self-submitted predictions: their per-sample scores (computed here), no images of the data"
+    else:
+        reason = "This run drew no thumbnails (--thumbnails 0): the items' scores only"
+    return detail_html.sample_scores_html(samples if samples is not None else pd.DataFrame(
+        columns=["task", "benchmark", "sample_id", "mask_id", "metric", "value"]), task, benchmark, reason=reason)
+
+
+def entry_checks(data: BoardData, store: Any, entry_id: str | None, dataset: str | None = None) -> EntryChecks:
+    """The Entry details section for ``entry_id``: head and provenance, reproduce command (or why none), the
+    per-dataset distributions and the gallery of ``dataset`` ("task/benchmark"; default the first with thumbnails,
+    else the first with per-sample values). Reads the store's runs, samples and thumbnails (``verify``)."""
+    empty = EntryChecks(entry_id, "", "", PICK_ENTRY, [], None, None, "", "", {})
+    if not entry_id:
+        return empty
+    rows = data.results.loc[data.results["entry_id"] == entry_id] if len(data.results) else data.results
+    if not len(rows):
+        return replace(empty, command_note=f"No results for entry `{entry_id}`.")
+    task, _, benchmark = (dataset or "").partition("/")
+    checks = verify.load_entry_checks(store, data.results, entry_id, task=task or None, benchmark=benchmark or None)
+    datasets = [(detail_html.dataset_label(t, b), f"{t}/{b}") for t, b in checks["datasets"]]
+    gallery = checks["gallery"]
+    if gallery is not None:
+        chosen: tuple[str, str] | None = (str(gallery["task"]), str(gallery["benchmark"]))
+    elif task and benchmark and (task, benchmark) in checks["datasets"]:
+        chosen = (task, benchmark)
+    else:
+        chosen = checks["datasets"][0] if checks["datasets"] else None
+    provenance = list(dict.fromkeys(str(p) for p in rows["provenance"]))
+    detail_md, detail_json = entry_detail(data, entry_id, store)
+    return EntryChecks(
+        entry_id=entry_id,
+        head_html=_head_html(rows, checks["provenance"]),
+        command=detail_html.commands_text(checks["commands"]),
+        command_note=detail_html.commands_note(provenance, checks["commands"]),
+        datasets=datasets,
+        dataset=f"{chosen[0]}/{chosen[1]}" if chosen else None,
+        figure=detail_html.distribution_figure(checks["distributions"]),
+        samples_html=_samples_html(store, data.results, entry_id, checks, chosen, provenance),
+        detail_md=detail_md,
+        detail_json=detail_json,
+    )
+
+
+def comparison_view(data: BoardData, store: Any, entry_a: str | None, entry_b: str | None) -> str:
+    """The Compare section's HTML for two entries (``verify.load_comparison``), or what to pick."""
+    if not entry_a or not entry_b:
+        return PICK_TWO
+    if entry_a == entry_b:
+        return '<p class="lb-small">A and B are the same entry: pick another B.</p>'
+    results = data.results
+    known = set(results["entry_id"]) if len(results) else set()
+    missing = [e for e in (entry_a, entry_b) if e not in known]
+    if missing:
+        return f'<p class="lb-small">No results for entry {escape_text(missing[0])}.</p>'
+    comparison = verify.load_comparison(store, results, entry_a, entry_b, top=detail_html.MAX_DISAGREEMENTS_SHOWN)
+    labels = [_entry_label(results.loc[results["entry_id"] == e]) for e in (entry_a, entry_b)]
+    return detail_html.comparison_html(comparison, *labels)
 
 
 # --------------------------------------------------------------------------------------------- submissions
@@ -434,6 +600,9 @@ def submissions_table(store: Any, submitter: str | None) -> pd.DataFrame:
     return out.sort_values("#", ascending=False, kind="stable").reset_index(drop=True)
 
 
+SERVER_ERROR = "**Not submitted**: the server failed (not a problem with the submission); please try again later."
+
+
 def run_submission(
     store: Any, config: SubmitConfig, form: SubmissionForm, submitter: str, *, download: Any = None, sizes: Any = None
 ) -> tuple[bool, str]:
@@ -448,10 +617,11 @@ def run_submission(
         return False, f"**Refused** (adapter files): {exc}"
     except PredictionsRefused as exc:
         return False, f"**Refused** (prediction files): {exc}"
-    except SubmissionError as exc:
+    except Refused as exc:  # SubmissionError, the store's SubmissionRefused (duplicate, quota), ...
         return False, f"**Refused**: {exc}"
-    except ValueError as exc:  # the store's SubmissionRefused (duplicate, quota) and argument errors
-        return False, f"**Refused**: {exc}"
+    except Exception:  # the server's fault: the traceback goes to the log, never to the page
+        log.exception("submission by %s failed on the server", submitter)
+        return False, SERVER_ERROR
     wait = ""
     try:
         frame = store.submissions_frame(submitter=submitter)
@@ -541,8 +711,11 @@ def build_leaderboard_tab(
             c["provenances"] = gr.CheckboxGroup(list(PROVENANCES), label="Provenance")
             c["columns"] = gr.Dropdown([], multiselect=True, label="Datasets shown", scale=3,
                                        allow_custom_value=True)  # fmt: skip
-        c["table"] = gr.HTML(elem_id="leaderboard-table", padding=False, apply_default_css=False)
+        # A row's "details" button fires this component's click event with the entry id (board_html.OPEN_ENTRY_JS).
+        c["table"] = gr.HTML(elem_id="leaderboard-table", padding=False, apply_default_css=False,
+                             js_on_load=board_html.OPEN_ENTRY_JS)  # fmt: skip
         c["updated"] = gr.Markdown(elem_classes=["lb-updated"])
+        gr.Markdown(OPEN_HINT_MD, elem_classes=["lb-legend"])
         gr.Markdown(tables.BADGE_LEGEND, elem_classes=["lb-legend"])
         c["note"] = gr.Markdown(elem_classes=["lb-note"])
         with gr.Row(equal_height=True):
@@ -551,11 +724,28 @@ def build_leaderboard_tab(
             c["share"] = gr.Textbox(label="Share link (this view)", interactive=False, buttons=["copy"], scale=3)
         # Plots without Gradio's label badge: each figure carries its own (wrapped) title, which the badge would cover.
         plot = {"elem_classes": ["lb-plot"], "show_label": False}
+        with gr.Accordion(DETAIL_TITLE, open=False, elem_id="lb-detail") as c["detail_section"]:
+            with gr.Row(equal_height=True):
+                c["entry"] = gr.Dropdown([], label="Entry (every entry of this task; unranked ones too)",
+                                         allow_custom_value=True, elem_id="lb-entry", scale=3)  # fmt: skip
+                c["dataset"] = gr.Dropdown([], label="Samples of dataset", visible=False, allow_custom_value=True,
+                                           elem_id="lb-detail-dataset", scale=1, min_width=200)  # fmt: skip
+            c["detail_head"] = gr.HTML(elem_id="lb-detail-head", padding=False, apply_default_css=False)
+            c["command"] = gr.Textbox(label=COMMAND_LABEL, interactive=False, buttons=["copy"], lines=2, max_lines=8,
+                                      visible=False, elem_id="lb-command")  # fmt: skip
+            c["command_note"] = gr.Markdown(PICK_ENTRY, elem_id="lb-command-note", elem_classes=["lb-note"])
+            c["samples"] = gr.HTML(elem_id="lb-samples", padding=False, apply_default_css=False)
+            c["distributions"] = gr.Plot(label="Per-sample score distribution per dataset", visible=False,
+                                         elem_id="lb-distributions", **plot)  # fmt: skip
+            with gr.Accordion("All fields: every score, configuration, submission and model card", open=False):
+                c["detail_md"] = gr.Markdown()
+                c["detail_json"] = gr.JSON(label="All fields")
+        with gr.Accordion(COMPARE_TITLE, open=False, elem_id="lb-compare") as c["compare_section"]:
+            with gr.Row(equal_height=True):
+                c["compare_a"] = gr.Dropdown([], label="A", allow_custom_value=True, elem_id="lb-compare-a")
+                c["compare_b"] = gr.Dropdown([], label="B", allow_custom_value=True, elem_id="lb-compare-b")
+            c["compare_out"] = gr.HTML(PICK_TWO, elem_id="lb-compare-out", padding=False, apply_default_css=False)
         c["plot_heatmap"] = gr.Plot(label="Per-dataset heat map", elem_id="leaderboard-heatmap", **plot)
-        with gr.Accordion("Entry details", open=False):
-            c["entry"] = gr.Dropdown([], label="Entry", allow_custom_value=True)
-            c["detail_md"] = gr.Markdown()
-            c["detail_json"] = gr.JSON(label="All fields")
         with gr.Accordion("Charts", open=True, elem_id="leaderboard-charts"):
             c["selected"] = gr.Dropdown([], multiselect=True, label="Also show (models or entries)",
                                         allow_custom_value=True)  # fmt: skip
@@ -571,7 +761,7 @@ def build_leaderboard_tab(
     control_keys = ("task", "metric", "protocol", "search", "model_types", "provenances", "columns", "selected")
     inputs = [c[k] for k in control_keys] + [c["base_url"]]
     view_keys = ("metric", "protocol", "columns", "note", "table", "csv", "json", "share", "updated", "entry",
-                 "selected", *[f"plot_{k}" for k in CHART_KEYS])  # fmt: skip
+                 "selected", *[f"plot_{k}" for k in CHART_KEYS], "compare_a", "compare_b")  # fmt: skip
     outputs = [c[k] for k in view_keys]
 
     def updates(view: BoardView) -> list[Any]:
@@ -588,9 +778,11 @@ def build_leaderboard_tab(
             view.json_path,
             view.share_link,
             view.updated_text,
-            gr.update(choices=view.entry_choices, value=None),
+            gr.update(choices=view.entry_choices),  # an open detail stays open while the filters change
             gr.update(choices=selected_choices, value=list(f.selected)),
             *[view.figures.get(k) for k in CHART_KEYS],
+            gr.update(choices=view.entry_choices),
+            gr.update(choices=view.entry_choices),
         ]
 
     def refresh(task, metric, protocol, search, model_types, provenances, columns, selected, base_url):  # noqa: ANN001
@@ -610,10 +802,48 @@ def build_leaderboard_tab(
     c["search"].submit(refresh, inputs=inputs, outputs=outputs)
     c["search"].blur(refresh, inputs=inputs, outputs=outputs)
 
-    def show_detail(entry_id):  # noqa: ANN001
-        return entry_detail(handle.data(), entry_id, handle.store)
+    detail_keys = ("detail_head", "command", "command_note", "dataset", "samples", "distributions", "detail_md",
+                   "detail_json")  # fmt: skip
+    detail_outputs = [c[k] for k in detail_keys]
 
-    c["entry"].input(show_detail, inputs=[c["entry"]], outputs=[c["detail_md"], c["detail_json"]])
+    def detail_updates(checks: EntryChecks) -> list[Any]:
+        return [
+            checks.head_html,
+            gr.update(value=checks.command, visible=bool(checks.command)),
+            checks.command_note,
+            gr.update(choices=checks.datasets, value=checks.dataset, visible=bool(checks.datasets)),
+            checks.samples_html,
+            gr.update(value=checks.figure, visible=checks.figure is not None),
+            checks.detail_md,
+            checks.detail_json,
+        ]
+
+    def show_entry(entry_id: str | None, entry_b: str | None) -> list[Any]:
+        data = handle.data()
+        checks = entry_checks(data, handle.store, entry_id)
+        return [entry_id, comparison_view(data, handle.store, entry_id, entry_b), *detail_updates(checks)]
+
+    def open_entry(entry_b: str | None, event: gr.EventData) -> list[Any]:
+        try:
+            entry_id = event.entry  # the "details" button's data-entry (board_html.OPEN_ENTRY_JS)
+        except (AttributeError, TypeError):  # a click elsewhere on the board carries none
+            return [gr.update() for _ in range(2 + len(entry_outputs))]
+        return [gr.update(open=True), gr.update(value=entry_id), *show_entry(entry_id, entry_b)]
+
+    def show_dataset(entry_id: str | None, dataset: str | None) -> str:
+        return entry_checks(handle.data(), handle.store, entry_id, dataset).samples_html
+
+    def compare(entry_a: str | None, entry_b: str | None) -> str:
+        return comparison_view(handle.data(), handle.store, entry_a, entry_b)
+
+    private = {"api_visibility": "private"}
+    entry_outputs = [c["compare_a"], c["compare_out"], *detail_outputs]
+    c["table"].click(open_entry, inputs=[c["compare_b"]], outputs=[c["detail_section"], c["entry"], *entry_outputs],
+                     **private).then(None, js=SCROLL_TO_DETAIL_JS, **private)  # fmt: skip
+    c["entry"].input(show_entry, inputs=[c["entry"], c["compare_b"]], outputs=entry_outputs, **private)
+    c["dataset"].input(show_dataset, inputs=[c["entry"], c["dataset"]], outputs=[c["samples"]], **private)
+    for key in ("compare_a", "compare_b"):
+        c[key].input(compare, inputs=[c["compare_a"], c["compare_b"]], outputs=[c["compare_out"]], **private)
 
     load_outputs = [c["task"], c["search"], c["model_types"], c["provenances"], c["base_url"], *outputs]
 

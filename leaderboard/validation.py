@@ -30,16 +30,17 @@ Every refusal raises ``AdapterRefused`` with a message saying which file and exa
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
 import re
 import shutil
 import stat
+import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -68,6 +69,7 @@ from diception_spec.adapter_format import (
     AdapterTask,
     parse_task_file,
 )
+from diception_spec.adapter_format import content_hash as _content_hash  # also prediction_files' file sets
 from diception_spec.benchmarks import USER_SPLIT_PREFIX, benchmark_order
 from diception_spec.json_input import parse_json_object
 
@@ -353,17 +355,6 @@ def _list_folder(root: Path) -> dict[str, Path]:
     if missing:
         raise AdapterRefused(f"missing {', '.join(missing)} (required: {', '.join(REQUIRED_FILES)})")
     return files
-
-
-def _content_hash(files: Mapping[str, Path]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        path = files[name]
-        digest.update(name.encode("utf-8") + b"\0" + path.stat().st_size.to_bytes(8, "little"))
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_small(name: str, path: Path, limit: int) -> bytes:
@@ -656,6 +647,37 @@ def _zip_member_name(info: zipfile.ZipInfo) -> list[str] | None:
     return parts
 
 
+# What a damaged or hostile archive makes zipfile raise while it is read (headers, names, offsets, streams).
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError, ValueError,
+                    OSError, struct.error, OverflowError)  # fmt: skip
+
+
+@contextmanager
+def open_zip(zip_file: str | Path | IO[bytes]) -> Iterator[zipfile.ZipFile]:
+    """The archive, or ``AdapterRefused`` when it cannot be read as a zip."""
+    try:
+        archive = zipfile.ZipFile(zip_file)
+    except _ZIP_READ_ERRORS as exc:
+        why = "" if isinstance(exc, OSError) else f" ({_short(str(exc), 80)})"  # an OSError may name a path
+        raise AdapterRefused(f"not a valid zip archive{why}") from None
+    with archive:
+        yield archive
+
+
+def zip_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> Iterator[bytes]:
+    """An entry's bytes in 1 MiB chunks; a damaged entry (bad offsets, bad compressed data, a wrong CRC) is refused
+    as ``AdapterRefused`` naming it."""
+    try:
+        with archive.open(info) as src:
+            while chunk := src.read(1 << 20):
+                yield chunk
+    except AdapterRefused:
+        raise
+    except _ZIP_READ_ERRORS as exc:
+        why = "damaged" if isinstance(exc, OSError) else _short(str(exc), 80)
+        raise _refuse(name, f"cannot be extracted from the zip ({why})") from None
+
+
 def validate_adapter_zip(
     zip_file: str | Path | IO[bytes],
     dest_dir: str | Path,
@@ -679,41 +701,35 @@ def validate_adapter_zip(
         if why and "zip" not in why:
             raise AdapterRefused(f"{Path(zip_file).name}: {why}; upload a .zip of the adapter folder")
     dest = _prepare_dest(dest_dir)
-    try:
-        with zipfile.ZipFile(zip_file) as archive:
-            infos = archive.infolist()
-            if len(infos) > max_entries:
-                raise AdapterRefused(f"the zip has {len(infos)} entries; at most {max_entries}")
-            members: list[tuple[list[str], zipfile.ZipInfo]] = []
-            for info in infos:
-                parts = _zip_member_name(info)
-                if parts and not info.is_dir():
-                    members.append((parts, info))
-            tops = {parts[0] for parts, _ in members}
-            strip = 1 if len(tops) == 1 and all(len(p) > 1 for p, _ in members) else 0
-            chosen: dict[str, zipfile.ZipInfo] = {}
-            for parts, info in members:
-                rel = parts[strip:]
-                if len(rel) != 1:
-                    raise _refuse(_short(info.filename), "sub-folders are refused; zip the adapter folder's files "
-                                                         "(optionally inside one top-level folder)")  # fmt: skip
-                name = rel[0]
-                if name.lower() in {n.lower() for n in chosen}:
-                    raise _refuse(name, "appears twice in the zip")
-                chosen[name] = info
-            _check_names(chosen, where="in the zip")
-            declared = sum(i.file_size for i in chosen.values())
-            if declared > max_total_bytes:
-                raise AdapterRefused(f"the zip expands to {declared:,} bytes; the limit is {max_total_bytes:,}")
-            budget = max_total_bytes
-            for name, info in chosen.items():
-                with archive.open(info) as src:
-                    chunks = iter(lambda src=src: src.read(1 << 20), b"")
-                    budget -= _write_new(dest / name, chunks, limit=min(budget, info.file_size), name=name)
-    except zipfile.BadZipFile as exc:
-        raise AdapterRefused(f"not a valid zip archive ({exc})") from None
-    except (zlib.error, NotImplementedError, EOFError) as exc:
-        raise AdapterRefused(f"the zip cannot be extracted ({exc})") from None
+    with open_zip(zip_file) as archive:
+        infos = archive.infolist()
+        if len(infos) > max_entries:
+            raise AdapterRefused(f"the zip has {len(infos)} entries; at most {max_entries}")
+        members: list[tuple[list[str], zipfile.ZipInfo]] = []
+        for info in infos:
+            parts = _zip_member_name(info)
+            if parts and not info.is_dir():
+                members.append((parts, info))
+        tops = {parts[0] for parts, _ in members}
+        strip = 1 if len(tops) == 1 and all(len(p) > 1 for p, _ in members) else 0
+        chosen: dict[str, zipfile.ZipInfo] = {}
+        for parts, info in members:
+            rel = parts[strip:]
+            if len(rel) != 1:
+                raise _refuse(_short(info.filename), "sub-folders are refused; zip the adapter folder's files "
+                                                     "(optionally inside one top-level folder)")  # fmt: skip
+            name = rel[0]
+            if name.lower() in {n.lower() for n in chosen}:
+                raise _refuse(name, "appears twice in the zip")
+            chosen[name] = info
+        _check_names(chosen, where="in the zip")
+        declared = sum(i.file_size for i in chosen.values())
+        if declared > max_total_bytes:
+            raise AdapterRefused(f"the zip expands to {declared:,} bytes; the limit is {max_total_bytes:,}")
+        budget = max_total_bytes
+        for name, info in chosen.items():
+            chunks = zip_chunks(archive, info, name)
+            budget -= _write_new(dest / name, chunks, limit=min(budget, info.file_size), name=name)
     return validate_adapter_folder(
         dest, base_model_id=base_model_id, base_revision=base_revision, transformer_config=transformer_config,
         max_total_bytes=max_total_bytes,

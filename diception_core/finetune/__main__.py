@@ -121,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.new_task == bool(args.task):
         parser.error("give exactly one of --task TASK or --new-task (with --encoding and --prompt)")
+    from ..loading import ModelLoadError
     from .data import DataError
     from .train import FinetuneSettings, finetune
 
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             push_to_hub=args.push_to_hub, public=args.public,
         ).check()
         result = finetune(settings)
-    except (DataError, ValueError) as err:
+    except (DataError, ValueError, ModelLoadError) as err:  # a refused run changes nothing in --output
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not result.main_process:

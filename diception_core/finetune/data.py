@@ -28,7 +28,6 @@ one ``DataError`` naming each file.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from diception_spec.errors import Refused
+from diception_spec.json_input import parse_json
 from diception_spec.tasks import Encoding
 
 from ..decoders import encode_depth, encode_mask, encode_normals
@@ -54,10 +55,11 @@ DEPTH_KINDS = ("depth", "disparity")
 TRAINING_ENCODINGS = ("mask", "depth", "normal", "rgb")
 MAX_INPUT_PIXELS = 40_000_000
 MAX_REPORTED_PROBLEMS = 20
+MAX_MANIFEST_BYTES = 100_000_000  # manifest.json / manifest.jsonl
 _MAX_CANDIDATES = 4096  # in-mask pixels kept per pair to draw random click points from
 
 
-class DataError(ValueError):
+class DataError(Refused):
     """A data folder that cannot be trained on; the message lists every problem with the file it concerns."""
 
 
@@ -102,13 +104,15 @@ def _raise_problems(root: Path, problems: list[str]) -> None:
 
 
 def _manifest_entries(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    raw = path.read_bytes()
+    name = str(path)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise DataError(f"{name}: {len(raw):,} bytes; a manifest may have at most {MAX_MANIFEST_BYTES:,}")
+    if path.suffix == ".jsonl":
+        data: Any = [parse_json(line, name=f"{name} line {i}", refusal=DataError)
+                     for i, line in enumerate(raw.split(b"\n"), start=1) if line.strip()]  # fmt: skip
+    else:
+        data = parse_json(raw, name=name, refusal=DataError)
     if isinstance(data, dict):
         data = data.get("pairs")
     if not isinstance(data, list):

@@ -390,6 +390,8 @@ class Finetuner:
         self.settings = settings.check()
         self.accelerator = accelerator or _accelerator(settings.mixed_precision)
         self.weight_dtype = _WEIGHT_DTYPES[self.accelerator.mixed_precision]
+        # Before any data or weight is loaded, and before anything is written: a refused run leaves --output as is.
+        check_output(settings, self.accelerator.num_processes)
         # Task: an existing task's fixed prompt, or a new task's prompt and encoding.
         if settings.task is not None:
             self.task: Task | None = Task.parse(settings.task)
@@ -567,18 +569,19 @@ class Finetuner:
 
         settings, accelerator = self.settings, self.accelerator
         out = self.output_dir
-        if accelerator.is_main_process:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
-        if not settings.resume and latest_checkpoint(out) is not None:
-            raise ValueError(f"output: {out} already holds checkpoints of an earlier run; pass --resume to continue "
-                             "it, or choose another --output")
+        check_output(settings, accelerator.num_processes)
         if settings.resume:
             latest = latest_checkpoint(out)
             if latest is None:
                 logger.info("--resume: no checkpoint in %s yet; starting from step 0", out / "checkpoints")
             else:
                 self.load_checkpoint(latest)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:  # only now, when the run is accepted, is anything written
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+            # Steps after the checkpoint were logged by the interrupted run and are trained (and logged) again.
+            keep_metrics_until(out / "metrics.jsonl", self.step)
         progress = tqdm(total=settings.steps, initial=self.step, desc=f"fine-tuning {settings.name}",
                         disable=not accelerator.is_local_main_process)
         log_path = out / "metrics.jsonl"
@@ -652,16 +655,7 @@ class Finetuner:
     def load_checkpoint(self, folder: str | Path) -> None:
         """Restore a checkpoint exactly (weights, optimiser, schedule, generator, step)."""
         folder = Path(folder)
-        info = json.loads((folder / "training_state.json").read_text(encoding="utf-8"))
-        current = self.settings.to_dict()
-        changed = [k for k in _RESUME_KEYS if info["settings"].get(k) != current[k]]
-        if changed:
-            details = ", ".join(f"{k}: {info['settings'].get(k)!r} -> {current[k]!r}" for k in changed)
-            raise ValueError(f"--resume: {folder} was trained with different settings ({details}); use the same "
-                             "settings or another --output")
-        if info["num_processes"] != self.accelerator.num_processes:
-            raise ValueError(f"--resume: {folder} was written by {info['num_processes']} process(es), this run has "
-                             f"{self.accelerator.num_processes}; the random streams would differ")
+        info = check_resume(folder, self.settings, self.accelerator.num_processes)
         tensors = load_file(str(folder / "trainable.safetensors"))
         params = dict(self.accelerator.unwrap_model(self.model).named_parameters())
         missing = sorted(n for n, p in params.items() if p.requires_grad and n not in tensors)
@@ -840,6 +834,61 @@ class Finetuner:
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         return folder
+
+
+# What a run writes into --output; any of them means the folder holds an earlier run.
+RUN_FILES = ("settings.json", "metrics.jsonl", "checkpoints", "adapter", "heldout", "previews")
+
+
+def check_resume(folder: Path, settings: FinetuneSettings, num_processes: int) -> dict[str, Any]:
+    """The checkpoint's ``training_state.json``, after checking that ``settings`` may continue it."""
+    info = json.loads((folder / "training_state.json").read_text(encoding="utf-8"))
+    current = settings.to_dict()
+    changed = [k for k in _RESUME_KEYS if info["settings"].get(k) != current[k]]
+    if changed:
+        details = ", ".join(f"{k}: {info['settings'].get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ValueError(f"--resume: {folder} was trained with different settings ({details}); use the same "
+                         "settings or another --output")
+    if info["num_processes"] != num_processes:
+        raise ValueError(f"--resume: {folder} was written by {info['num_processes']} process(es), this run has "
+                         f"{num_processes}; the random streams would differ")
+    return info
+
+
+def check_output(settings: FinetuneSettings, num_processes: int) -> None:
+    """Refuse, before anything is written, a run that would mix with an earlier one in ``--output``: without
+    ``--resume`` the folder must hold no earlier run; with it, the latest checkpoint must match the settings."""
+    out = settings.output_dir
+    if not settings.resume:
+        if latest_checkpoint(out) is not None:
+            raise ValueError(f"output: {out} already holds checkpoints of an earlier run; pass --resume to continue "
+                             "it, or choose another --output")
+        earlier = [name for name in RUN_FILES if (out / name).exists()]
+        if earlier:
+            raise ValueError(f"output: {out} already holds an earlier run ({', '.join(earlier)}); choose another "
+                             "--output (or pass --resume to continue it)")
+        return
+    latest = latest_checkpoint(out)
+    if latest is not None:
+        check_resume(latest, settings, num_processes)
+
+
+def keep_metrics_until(path: Path, step: int) -> None:
+    """Drop the lines of ``metrics.jsonl`` logged after ``step`` (and any line a crash cut short), so a resumed run
+    logs every step once. Rewritten atomically."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(path)
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

@@ -132,6 +132,28 @@ def running_app(work: Path, args: tuple[str, ...] = ("--model", "tiny"), env: Ma
             process.wait(timeout=10)
 
 
+TINY_RUN_ARGS = ("--model", "diception", "--model-id", "tiny", "--synthetic-samples", "3", "--synthetic-size", "64",
+                 "--guidance", "1", "--thumbnails", "4", "--no-progress")  # fmt: skip
+
+
+def record_tiny_run(work: Path, benchmark: str = "depth/synthetic", *, steps: int = 1, name: str = "tiny-run",
+                    timeout_s: float = 600.0) -> dict[str, Any]:  # fmt: skip
+    """Score the tiny DICEPTION on the synthetic benchmark and record it, per-sample values and thumbnails of its
+    worst and best items included, into the database of the app under ``work`` (``python -m evaluation run ...
+    --record`` with the app's environment, as an admin would): a measured entry whose detail has a command and a
+    gallery. Before the app starts or while it runs (the board reloads when the store changes). Returns the result
+    JSON. The synthetic benchmark is never ranked, so the entry is not in the tables: the detail picker lists it."""
+    out = work / f"{name}.json"
+    command = [sys.executable, "-m", "evaluation", "run", *TINY_RUN_ARGS, "--benchmarks", benchmark, "--steps",
+               str(steps), "--out", str(out), "--cache-dir", str(work / "evaluation-cache"), "--record"]  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(command, cwd=REPO_ROOT, env=app_environment(work), capture_output=True, text=True,
+                          timeout=timeout_s, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"recording the tiny run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 def launch_browser(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
 

@@ -3,8 +3,10 @@
     python -m tests.app.screenshots [--out docs/screenshots]
 
 Writes ``point_segmentation.png`` (markers and a result), ``depth.png`` (the coloured depth and its colour bar),
-``leaderboard.png`` (the first screen at 1366 x 768) and ``heatmap.png`` (depth, models x datasets), each saved as a
-256-colour PNG to stay small. The tiny model's weights are random: its outputs are noise, the page is the point.
+``leaderboard.png`` (the first screen at 1366 x 768), ``heatmap.png`` (depth, models x datasets) and ``detail.png`` (a
+measured entry's detail at 1366 x 768: where its numbers come from, the command that recomputes them, its worst and
+best samples; from a tiny run recorded into the app's store before it starts), each saved as a 256-colour PNG to stay
+small. The tiny model's weights are random: its outputs are noise, the page is the point.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -75,6 +79,22 @@ def take(page, out: Path) -> dict[str, int]:  # noqa: ANN001
     heatmap.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     sizes["heatmap.png"] = save_small(heatmap.screenshot(), out / "heatmap.png")
+
+    # Checking a row: the tiny run recorded before the app started. The synthetic benchmark is never ranked, so its
+    # entry is picked in the detail's list (a ranked row opens the same view with one click on its name).
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("#leaderboard-tab .lb-controls input").first.click()
+    page.get_by_role("option", name="Point segmentation", exact=True).click()
+    harness.wait_for_text(page, "#leaderboard-table", r"1-clickmIoU")
+    page.locator("#lb-detail button.label-wrap").first.click()
+    page.locator("#lb-entry input").click()
+    page.get_by_role("option", name=re.compile(r"only on Synthetic")).first.click()
+    page.wait_for_function("() => (document.querySelector('#lb-command textarea')?.value || '').startsWith('python')")
+    page.wait_for_function("() => { const i = [...document.querySelectorAll('#lb-samples img')];"
+                           "  return i.length > 0 && i.every((x) => x.complete && x.naturalWidth > 0); }")
+    page.evaluate("document.getElementById('lb-detail').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)
+    sizes["detail.png"] = save_small(page.screenshot(), out / "detail.png")
     return sizes
 
 
@@ -91,15 +111,20 @@ def main(argv: list[str] | None = None) -> None:
 
     tiny_model_folder()  # built once, before the app starts, so the app only loads it
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="screenshots-") as work, harness.running_app(Path(work)) as app, \
-            sync_playwright() as playwright:  # fmt: skip
-        browser = harness.launch_browser(playwright)
-        try:
-            sizes = take(harness.open_page(browser, app.url), args.out)
-        finally:
-            browser.close()
+    with tempfile.TemporaryDirectory(prefix="screenshots-") as work:
+        harness.record_tiny_run(Path(work), "point_segmentation/synthetic")  # a measured entry with a gallery
+        sizes = _shoot(Path(work), args.out, sync_playwright)
     for name, size in sizes.items():
         logger.info("%s: %s bytes", args.out / name, f"{size:,}")
+
+
+def _shoot(work: Path, out: Path, sync_playwright: Any) -> dict[str, int]:
+    with harness.running_app(work) as app, sync_playwright() as playwright:
+        browser = harness.launch_browser(playwright)
+        try:
+            return take(harness.open_page(browser, app.url), out)
+        finally:
+            browser.close()
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ def test_leaderboard_first_screen_shows_rank_model_and_score_side_by_side(page, 
     assert not page.locator("#model-banner").is_visible()  # the model's banner stays on the model tabs
     first = page.locator("#leaderboard-table .lb-group").first
     head = [c.strip() for c in first.locator("thead th").all_inner_texts()]
-    assert head[0] == "#" and head[1] == "Model" and head[2].startswith("1-click mIoU (%) ↑")
+    assert head[0] == "#" and head[1].startswith("Model") and head[2].startswith("1-click mIoU (%) ↑")
     row = first.locator("tbody tr").first
     cells = {c: row.locator(f"td.{c}") for c in ("lb-rank", "lb-model", "lb-score")}
     boxes = {c: cell.bounding_box() for c, cell in cells.items()}
@@ -331,3 +331,105 @@ def test_missing_model_banner_and_working_leaderboard(browser, app_without_model
         wait_for_text(page, "#leaderboard-table", r"DICEPTION")
     finally:
         page.context.close()
+
+
+# ---------------------------------------------------------------------------------------------- checking a row
+
+
+@pytest.fixture(scope="module")
+def recorded_runs(tiny_app) -> list[dict]:
+    """Two tiny DICEPTION depth runs on the synthetic benchmark (1 and 2 steps: two entries scored on the same
+    items), recorded into the running app's store with thumbnails of their worst and best items. The synthetic
+    benchmark is never ranked: the entries are reached through the detail's picker."""
+    work = tiny_app.log.parent  # the app's folder: its database is work / "leaderboard.db"
+    return [harness.record_tiny_run(work, steps=1, name="tiny-1-step"),
+            harness.record_tiny_run(work, steps=2, name="tiny-2-steps")]
+
+
+def _choose(page, elem_id: str, option: str) -> None:
+    """Pick the option matching the regular expression ``option`` in the dropdown ``elem_id``."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=re.compile(option)).first.click()
+
+
+def _open_measured_entry(page, steps: str = "1 step") -> None:
+    """Leaderboard → Depth → Entry details → the tiny run with ``steps``."""
+    open_tab(page, "Leaderboard")
+    wait_for_text(page, "#leaderboard-table", r"DICEPTION")
+    page.locator("#leaderboard-tab .lb-controls input").first.click()
+    page.get_by_role("option", name="Depth", exact=True).click()
+    wait_for_text(page, "#leaderboard-table", r"AbsRel")
+    page.locator("#lb-detail button.label-wrap").first.click()
+    _choose(page, "lb-entry", rf"· {steps} · .*only on Synthetic")
+    page.wait_for_function(
+        "(s) => (document.querySelector('#lb-command textarea')?.value || '').includes('--steps ' + s + ' ')",
+        arg=steps.split()[0])  # fmt: skip
+
+
+def test_a_rows_name_opens_its_detail_with_where_its_numbers_came_from(page, shots):
+    open_tab(page, "Leaderboard")
+    wait_for_text(page, "#leaderboard-table", r"DICEPTION")
+    name = page.locator("#leaderboard-table .lb-group").first.locator("tbody tr").first.locator("button.lb-open")
+    assert "arXiv" in name.get_attribute("title")  # the provenance, before any click
+    model = name.locator(".lb-name").inner_text()
+    name.click()  # one click
+    head = wait_for_text(page, "#lb-detail-head", "Reportedin")
+    assert "arXiv" in head and model in head
+    assert model in page.locator("#lb-entry input").input_value()
+    assert "publishednumbers" in wait_for_text(page, "#lb-command-note", "Nocommand")
+    assert not page.locator("#lb-command").is_visible()  # a paper's number: nothing to copy
+    page.wait_for_timeout(500)  # the page scrolls to the detail
+    assert visible_in_viewport(page, "#lb-detail-head h3")
+    page.screenshot(path=str(shots / "detail_reported.png"))
+
+
+def test_a_measured_rows_command_is_copied_and_its_worst_samples_come_first(browser, tiny_app, recorded_runs, shots):
+    run = recorded_runs[0]
+    page = harness.open_page(browser, tiny_app.url, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        _open_measured_entry(page)
+        command = page.locator("#lb-command textarea").input_value()
+        assert command.startswith("python -m evaluation run --model diception --model-id tiny ")
+        for part in ("--benchmarks depth/synthetic", "--steps 1 ", f"--model-revision {run['model']['revision']} ",
+                     f"--code-version {run['run']['code_version']}"):
+            assert part in command + " ", part
+        page.locator("#lb-command button[aria-label='Copy']").click()
+        page.wait_for_function("(c) => navigator.clipboard.readText().then((t) => t === c)", arg=command)
+        assert page.evaluate("navigator.clipboard.readText()") == command  # exactly the command, one line
+        head = wait_for_text(page, "#lb-detail-head", "Measuredbyrun")
+        assert run["run"]["code_version"] in head
+
+        worst = page.locator("#lb-samples .lb-gallery-row[data-rank='worst'] .lb-item")
+        worst.first.wait_for()
+        drawn = sorted((t for t in run["thumbnails"]["items"] if t["rank"] == "worst"), key=lambda t: t["position"])
+        values = [float(v) for v in worst.evaluate_all("(items) => items.map((i) => i.dataset.value)")]
+        assert values == pytest.approx([t["value"] for t in drawn]) and len(values) >= 2
+        assert values == sorted(values, reverse=True)  # AbsRel: lower is better, so the worst is the largest
+        page.wait_for_function("() => [...document.querySelectorAll('#lb-samples img')].every("
+                               "(i) => i.complete && i.naturalWidth > 0)")  # fmt: skip
+        for i in range(worst.count()):
+            item = worst.nth(i)
+            assert item.locator("img").count() == 3  # input, ground truth, prediction
+            assert float(item.locator(".lb-item-score").inner_text()) == pytest.approx(values[i], rel=1e-3)
+        assert page.locator("#lb-samples .lb-gallery-row[data-rank='best'] .lb-item").count() >= 1
+        page.locator("#lb-distributions .js-plotly-plot").wait_for()
+        page.locator("#lb-detail").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "detail_measured.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_two_measured_entries_compare_per_dataset_with_an_interval(page, recorded_runs, shots):
+    _open_measured_entry(page)
+    page.locator("#lb-compare button.label-wrap").first.click()
+    assert "· 1 step ·" in page.locator("#lb-compare-a input").input_value()  # the open entry is A
+    _choose(page, "lb-compare-b", r"· 2 steps · .*only on Synthetic")
+    row = page.locator("#lb-compare-out tr[data-benchmark='synthetic']")
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0].startswith("Synthetic") and "AbsRel" in cells[1]
+    assert re.fullmatch(r"\[-?[\d.e+-]+, -?[\d.e+-]+\]", cells[5]), cells  # the 95% interval of A - B
+    assert cells[6] == "3 / 3"  # paired: the same items
+    assert page.locator("#lb-compare-out .lb-disagree-table tbody tr").count() == 3
+    page.locator("#lb-compare").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "compare_entries.png"))

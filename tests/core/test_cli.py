@@ -74,8 +74,8 @@ def test_predict_takes_the_speed_options(image_path, tmp_path, tiny_model_dir, c
     assert "attention" in capsys.readouterr().err
 
 
-def test_cli_points_json_errors_name_the_option() -> None:
-    with pytest.raises(ValueError, match="--points: not valid JSON"):
+def test_cli_points_json_errors_say_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="points: is not valid JSON"):
         _parse_cli_points("[[1, 2]")
 
 

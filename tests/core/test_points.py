@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from diception_core.points import is_point_set_list, normalize_points, parse_points, points_to_slots
+from diception_core.points import (
+    is_point_set_list,
+    normalize_points,
+    parse_points,
+    parse_points_json,
+    points_to_slots,
+)
+from diception_spec.errors import Refused
 
 
 def test_parse_points_takes_numbers() -> None:
@@ -18,6 +25,14 @@ def test_parse_points_refuses_text() -> None:
     # JSON is the app's (and the CLI's) edge format; the core takes numbers only.
     with pytest.raises(ValueError, match="not text|got text"):
         parse_points("[[412, 230], [455, 260]]")
+
+
+def test_the_edges_json_format_parses_to_numbers() -> None:
+    assert parse_points_json("[[412, 230], [455, 260]]").tolist() == [[412.0, 230.0], [455.0, 260.0]]
+    assert parse_points_json(None).shape == (0, 2) and parse_points_json(" ").shape == (0, 2)
+    for bad in ("not json", "[[1, 2]", "[" * 20_000):
+        with pytest.raises(Refused, match="points"):
+            parse_points_json(bad)
 
 
 def test_parse_points_empty_inputs_give_no_points() -> None:

@@ -76,7 +76,7 @@ def test_tiny_sam_end_to_end(tmp_path) -> None:
     assert {s["protocol"] for s in result["scores"]} == {"sam-center-click"}
     assert all(len(s["values"]["ious"]) == 20 for s in result["samples"])
     assert result["model"] == {"name": "SAM", "variant": "tiny-random", "kind": "sam", "model_type": "specialist",
-                               "revision": "tiny-seed0"}
+                               "revision": "tiny-seed0", "untrained": True}
 
 
 def test_tiny_depth_anything_end_to_end(tmp_path) -> None:

@@ -51,9 +51,9 @@ def _worker(url: str, worker_id: str, barrier: Any, queue: Any) -> None:
                         break
                     time.sleep(0.02)
                     continue
-                assert store.renew_lease(job["submission_id"], worker_id, lease_seconds=30)
-                store.finish_submission(job["submission_id"], worker_id, make_result(float(job["submission_id"])))
-                finished.append(job["submission_id"])
+                assert store.renew_lease(job.submission_id, worker_id, lease_seconds=30)
+                store.finish_submission(job.submission_id, worker_id, make_result(float(job.submission_id)))
+                finished.append(job.submission_id)
         queue.put(("finished", worker_id, finished))
     except Exception as exc:
         queue.put(("error", worker_id, repr(exc)))
@@ -90,7 +90,7 @@ def test_submitting_and_scoring_at_once(url: str) -> None:
 def _claim_and_hang(url: str, queue: Any) -> None:
     with Store(url, seed=False, settings=_settings()) as store:
         job = store.claim_next("doomed", lease_seconds=0.5)
-        queue.put(job["submission_id"] if job else None)
+        queue.put(job.submission_id if job else None)
         time.sleep(60)  # "scoring" until killed
 
 
@@ -110,7 +110,7 @@ def test_worker_killed_mid_job_is_taken_over(url: str) -> None:
         assert store.claim_next("rescuer") is None or pytest.fail("claimed before the lease expired")
         time.sleep(0.6)
         job = store.claim_next("rescuer")
-        assert job is not None and job["submission_id"] == sid and job["attempts"] == 2
+        assert job is not None and job.submission_id == sid and job.attempts == 2
         store.finish_submission(sid, "rescuer", make_result())
         assert store.get_submission(sid)["status"] == "finished"
         assert len(store.results_frame()) == 1

@@ -33,7 +33,7 @@ def test_upgrade_from_empty_matches_the_orm(url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(engine)
-        assert current_revision(engine) == _head() == "0001"
+        assert current_revision(engine) == _head() == "0002"
         assert set(inspect(engine).get_table_names()) >= TABLES
         with engine.connect() as conn:
             diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
@@ -42,7 +42,7 @@ def test_upgrade_from_empty_matches_the_orm(url: str) -> None:
         downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         upgrade(engine)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
     finally:
         engine.dispose()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from leaderboard.store import LeaseLost, Store
+from leaderboard.store import ClaimedJob, LeaseLost, Store
 from tests.leaderboard import BACKENDS, database_url, make_result, make_settings, submit
 
 LEASE = 0.3  # seconds; long enough for a claim, short enough to wait out
@@ -25,10 +26,14 @@ def test_claims_oldest_first_and_none_when_idle(store: Store) -> None:
     assert store.claim_next("w1") is None
     first, second = submit(store, "a"), submit(store, "b")
     claimed = store.claim_next("w1")
-    assert claimed is not None and claimed["submission_id"] == first
-    assert claimed["status"] == "running" and claimed["attempts"] == 1 and claimed["worker_id"] == "w1"
-    assert claimed["lease_expires_at"] > claimed["started_at"]
-    assert store.claim_next("w2")["submission_id"] == second
+    assert claimed is not None and claimed.submission_id == first
+    assert isinstance(claimed, ClaimedJob) and claimed.attempts == 1 and claimed.worker_id == "w1"
+    assert store.get_submission(first)["status"] == "running"
+    assert claimed.lease_expires_at > claimed.started_at
+    assert claimed.lease_seconds == store.settings.lease_seconds and claimed.max_attempts == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        claimed.attempts = 5  # type: ignore[misc]
+    assert store.claim_next("w2").submission_id == second
     assert store.claim_next("w3") is None  # both leases are live
 
 
@@ -60,7 +65,7 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_cannot_write(store: Store
     store.claim_next("crashed", lease_seconds=LEASE)
     time.sleep(LEASE + 0.1)
     claimed = store.claim_next("w2")
-    assert claimed["submission_id"] == sid and claimed["attempts"] == 2 and claimed["worker_id"] == "w2"
+    assert claimed.submission_id == sid and claimed.attempts == 2 and claimed.worker_id == "w2"
     assert not store.renew_lease(sid, "crashed")
     with pytest.raises(LeaseLost, match="no longer holds"):
         store.finish_submission(sid, "crashed", make_result())
@@ -84,7 +89,7 @@ def test_retries_are_bounded(store: Store) -> None:
     sid = submit(store, "a")
     for attempt in (1, 2):  # max_attempts = 2
         claimed = store.claim_next(f"w{attempt}", lease_seconds=LEASE)
-        assert claimed["attempts"] == attempt
+        assert claimed.attempts == attempt
         time.sleep(LEASE + 0.1)
     assert store.claim_next("w3") is None
     sub = store.get_submission(sid)
@@ -148,7 +153,7 @@ def test_hidden_pending_submissions_are_not_claimed(store: Store) -> None:
     store.admin_hide(sid, "tok")
     assert store.claim_next("w1") is None
     store.admin_hide(sid, "tok", hidden=False)
-    assert store.claim_next("w1")["submission_id"] == sid
+    assert store.claim_next("w1").submission_id == sid
 
 
 def test_rerun_takes_the_job_away_from_its_worker(store: Store) -> None:
@@ -157,7 +162,7 @@ def test_rerun_takes_the_job_away_from_its_worker(store: Store) -> None:
     store.admin_rerun(sid, "tok")
     with pytest.raises(LeaseLost):
         store.finish_submission(sid, "w1", make_result())
-    assert store.claim_next("w2")["attempts"] == 1
+    assert store.claim_next("w2").attempts == 1
     store.finish_submission(sid, "w2", make_result())
     assert store.get_submission(sid)["status"] == "finished"
 

@@ -11,6 +11,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from diception_spec.errors import Refused
 from leaderboard import submit, tables, ui
 from leaderboard.schema import SUBMISSION_COLUMNS
 from leaderboard.submit import SubmissionForm, SubmitConfig
@@ -19,8 +20,8 @@ from tests.leaderboard_views import measured_row, reported_models, reported_resu
 from tests.leaderboard_views.test_validation import BASE_ID, BASE_REV, TINY, make_adapter
 
 
-class DuplicateSubmission(ValueError):
-    """Stands in for leaderboard.store.DuplicateSubmission (a SubmissionRefused, i.e. a ValueError)."""
+class DuplicateSubmission(Refused):
+    """Stands in for leaderboard.store.DuplicateSubmission (a SubmissionRefused, i.e. a Refused)."""
 
 
 class FakeStore:
@@ -42,6 +43,9 @@ class FakeStore:
 
     def last_updated(self) -> datetime:
         return self.updated
+
+    def run_summaries(self, run_ids=None) -> dict:  # noqa: ANN001 - no runs: the seed's reported rows only
+        return {}
 
     def create_submission(self, **kwargs) -> int:
         if any(c["content_hash"] == kwargs["content_hash"] for c in self.created):
@@ -226,7 +230,7 @@ def test_upload_submission_is_validated_stored_and_queued(tmp_path: Path, config
     stored = Path(created["storage_path"])
     assert stored.parent.parent == config.storage_root and sorted(p.name for p in stored.iterdir()) == [
         "README.md", "adapter_config.json", "adapter_model.safetensors", "diception_task.json"]  # fmt: skip
-    assert not any((config.storage_root / ".staging").iterdir())
+    assert not (config.storage_root / ".staging").exists()
     table = ui.submissions_table(store, "ann")
     assert table.loc[0, "status"] == "pending" and table.loc[0, "estimated wait"] == "~30 min"
     assert len(ui.submissions_table(store, "bob")) == 0 and len(ui.submissions_table(store, None)) == 0
@@ -244,8 +248,7 @@ def test_refused_submissions_store_nothing(tmp_path: Path, config: SubmitConfig)
     form = SubmissionForm(name="x", task="depth", upload=(str(folder),))
     ok, message = ui.run_submission(store, config, form, "ann")
     assert not ok and "the form says 'depth' but diception_task.json says 'point_segmentation'" in message
-    assert store.created == [] and [p.name for p in config.storage_root.iterdir()] == [".staging"]
-    assert not any((config.storage_root / ".staging").iterdir())
+    assert store.created == [] and list(config.storage_root.iterdir()) == []  # no staging folder, no lock
 
 
 def test_hub_submission_downloads_only_adapter_files_at_the_commit(tmp_path: Path, config: SubmitConfig) -> None:
