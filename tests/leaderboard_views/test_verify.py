@@ -87,8 +87,17 @@ def test_an_adapter_row_names_its_hub_commit_and_content_hash() -> None:
     at = argv.index("--adapter")
     assert argv[at:at + 6] == ["--adapter", f"alice/lora@{'1' * 40}", "--adapter-scale", "0.5", "--adapter-sha256",
                                "a" * 64]
-    stored = verify.reproduce_argv(run_summary(settings=settings))  # an uploaded zip: the folder it was scored from
-    assert stored[stored.index("--adapter") + 1] == "/srv/subs/ab/abcd"
+    stored = verify.reproduce_argv(run_summary(settings=settings))  # an uploaded zip: named by its content hash
+    assert stored[stored.index("--adapter") + 1] == "./adapter-aaaaaaaaaaaa"
+    assert stored[stored.index("--adapter-sha256") + 1] == "a" * 64
+
+
+def test_a_command_never_shows_a_path_on_the_scoring_host() -> None:
+    settings = {**run_summary()["settings"], "model_id": "/home/worker/models/diception", "adapter": "/srv/x",
+                "adapter_sha256": "b" * 64}
+    text = verify.command_text(verify.reproduce_argv(run_summary(settings=settings)))
+    assert "/home" not in text and "/srv" not in text
+    assert "--model-id ./diception-model" in text and "--adapter ./adapter-bbbbbbbbbbbb" in text
 
 
 def test_synthetic_runs_need_no_data_root_and_keep_their_options() -> None:
