@@ -35,6 +35,7 @@ worker, hardware, dates, code version and git commit.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import re
 import shlex
@@ -139,6 +140,14 @@ def _jobs_for(settings: Mapping[str, Any], benchmarks: Iterable[tuple[str, str]]
     wanted = {(str(t), str(b)) for t, b in benchmarks}
     return [j for j in jobs if (j.get("task"), j.get("benchmark")) in wanted
             or any((j.get("task"), m) in wanted for m in j.get("members") or ())]
+
+
+def public_worker_name(worker_id: str | None) -> str | None:
+    """A stable pseudonym of a worker (``3f2a1c9d``, shown as "worker 3f2a1c9d"): its id holds the scoring host's
+    name, which is kept for operators (``python -m leaderboard submissions``) and never shown on the page."""
+    if not worker_id:
+        return None
+    return hashlib.sha256(str(worker_id).encode("utf-8")).hexdigest()[:8]
 
 
 def _public_location(value: str, placeholder: str) -> str:
@@ -332,7 +341,7 @@ def _provenance_of(entry_id: str, rows: pd.DataFrame, runs: Mapping[int, Mapping
         out_runs.append({
             "run_id": run_id,
             "provenance": str(mine["provenance"].iloc[0]),
-            "worker_id": run.get("worker_id"),
+            "worker_id": public_worker_name(run.get("worker_id")),
             "hardware": run.get("hardware") or (mine["hardware"].dropna().iloc[0] if mine["hardware"].notna().any()
                                                 else None),
             "date": finished.strftime("%Y-%m-%d") if hasattr(finished, "strftime") else None,
