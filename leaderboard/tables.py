@@ -125,6 +125,12 @@ MAX_SEARCH_CHARS = 200
 MAX_LIST_ITEMS = 200
 
 _SELF = "self-submitted"
+# What a submission's detail shows to everyone: never where its files are kept or which worker host holds it.
+PUBLIC_SUBMISSION_FIELDS: frozenset[str] = frozenset({
+    "submission_id", "submitter", "kind", "name", "task", "benchmarks", "content_hash", "hub_repo", "hub_revision",
+    "description", "licence", "training_data", "trained_on_benchmarks", "metadata", "tier", "status",
+    "failure_reason", "attempts", "created_at", "started_at", "finished_at", "run_ids", "entry_id",
+})  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- metric choices
@@ -781,5 +787,5 @@ def model_detail(
         "submission": None,
     }
     if submission is not None:
-        detail["submission"] = {str(k): _clean(v) for k, v in dict(submission).items()}
+        detail["submission"] = {k: _clean(v) for k, v in dict(submission).items() if k in PUBLIC_SUBMISSION_FIELDS}
     return detail

@@ -35,6 +35,7 @@ worker, hardware, dates, code version and git commit.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import re
 import shlex
@@ -78,6 +79,8 @@ __all__ = [
 REPRODUCE_COLUMN = "reproduce"
 PROVENANCE_COLUMN = "provenance_detail"
 DEFAULT_DATA_ROOT = "./data/prepared"
+LOCAL_MODEL_FOLDER = "./diception-model"  # what `python -m diception_core convert --out` writes, as the README says
+LOCAL_ADAPTER_FOLDER = "./adapter"
 COMMAND_PREFIX: tuple[str, ...] = ("python", "-m", "evaluation", "run")
 BOOTSTRAP_DRAWS = 1000  # evaluation.runner's draws and seed: the board's intervals and these are made alike
 BOOTSTRAP_SEED = 0
@@ -139,6 +142,24 @@ def _jobs_for(settings: Mapping[str, Any], benchmarks: Iterable[tuple[str, str]]
             or any((j.get("task"), m) in wanted for m in j.get("members") or ())]
 
 
+def public_worker_name(worker_id: str | None) -> str | None:
+    """A stable pseudonym of a worker (``3f2a1c9d``, shown as "worker 3f2a1c9d"): its id holds the scoring host's
+    name, which is kept for operators (``python -m leaderboard submissions``) and never shown on the page."""
+    if not worker_id:
+        return None
+    return hashlib.sha256(str(worker_id).encode("utf-8")).hexdigest()[:8]
+
+
+def _public_location(value: str, placeholder: str) -> str:
+    """``value`` when it is a Hub id, ``tiny`` or a relative folder name; ``placeholder`` when it is a path on the
+    scoring host (absolute, or under the home folder): commands are shown to everyone and never carry a server path.
+    The hashes next to it (``--model-revision``, ``--adapter-sha256``) still pin exactly what was scored."""
+    text = str(value)
+    if text.startswith(("/", "~", "\\")) or (len(text) > 1 and text[1] == ":"):
+        return placeholder
+    return text
+
+
 def reproduce_argv(
     run: Mapping[str, Any], *, benchmarks: Iterable[tuple[str, str]] | None = None
 ) -> list[str]:
@@ -160,7 +181,7 @@ def reproduce_argv(
     model_id = settings.get("model_id")
     if not model_id:
         raise ValueError(f"run {run_id}: recorded before runs kept their model id; no command can be derived")
-    argv = [*COMMAND_PREFIX, "--model", str(kind), "--model-id", str(model_id)]
+    argv = [*COMMAND_PREFIX, "--model", str(kind), "--model-id", _public_location(model_id, LOCAL_MODEL_FOLDER)]
     revision = str(run.get("model_revision") or "")
     if revision and revision not in ("unknown", "local"):
         argv += ["--model-revision", revision]
@@ -188,9 +209,11 @@ def reproduce_argv(
         if settings.get("adapter"):
             submission = run.get("submission") or {}
             hub = submission.get("hub_repo"), submission.get("hub_revision")
-            adapter = f"{hub[0]}@{hub[1]}" if all(hub) else str(settings["adapter"])
-            argv += ["--adapter", adapter, "--adapter-scale", _number(settings.get("adapter_scale") or 1.0)]
             sha = settings.get("adapter_sha256") or submission.get("content_hash")
+            # An uploaded adapter is named by its content hash: the folder it was scored from is the server's.
+            uploaded = f"./adapter-{str(sha)[:12]}" if sha else LOCAL_ADAPTER_FOLDER
+            adapter = f"{hub[0]}@{hub[1]}" if all(hub) else _public_location(str(settings["adapter"]), uploaded)
+            argv += ["--adapter", adapter, "--adapter-scale", _number(settings.get("adapter_scale") or 1.0)]
             if sha:
                 argv += ["--adapter-sha256", str(sha)]
     if run.get("code_version"):
@@ -318,7 +341,7 @@ def _provenance_of(entry_id: str, rows: pd.DataFrame, runs: Mapping[int, Mapping
         out_runs.append({
             "run_id": run_id,
             "provenance": str(mine["provenance"].iloc[0]),
-            "worker_id": run.get("worker_id"),
+            "worker_id": public_worker_name(run.get("worker_id")),
             "hardware": run.get("hardware") or (mine["hardware"].dropna().iloc[0] if mine["hardware"].notna().any()
                                                 else None),
             "date": finished.strftime("%Y-%m-%d") if hasattr(finished, "strftime") else None,

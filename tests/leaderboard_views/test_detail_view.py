@@ -223,7 +223,7 @@ def test_every_row_opens_its_detail_in_one_click_and_shows_where_it_came_from(da
     buttons = re.findall(r'<button type="button" class="lb-open" data-entry="([^"]+)" title="([^"]+)">', view.html)
     assert [html.unescape(e) for e, _ in buttons] == view.raw_table["entry_id"].tolist()
     tips = {html.unescape(e): html.unescape(t) for e, t in buttons}
-    assert tips["m1"].startswith("run 1 · worker w-1 · NVIDIA H100 · 2026-12-01 · src-0123456789abcdef — click")
+    assert tips["m1"].startswith("run 1 · worker 0065abd0 · NVIDIA H100 · 2026-12-01 · src-0123456789abcdef — click")
     paper = view.raw_table.loc[view.raw_table["provenance"] == "reported", "entry_id"].iloc[0]
     assert re.match(r"DICEPTION arXiv 2502\.17157v3 (Fig|Table)", tips[paper])
     assert "trigger('click', {entry: button.dataset.entry})" in board_html.OPEN_ENTRY_JS
@@ -237,7 +237,7 @@ def test_the_downloads_carry_each_rows_command_and_provenance(store: RunStore, d
     assert csv.loc["m1", verify.REPRODUCE_COLUMN] == ui.entry_checks(data, store, "m1").command
     assert {r["entry_id"]: r[verify.REPRODUCE_COLUMN] for r in rows}["m1"] == csv.loc["m1", verify.REPRODUCE_COLUMN]
     assert csv.loc["self", verify.REPRODUCE_COLUMN] == ""  # self-submitted: no command
-    assert csv.loc["m1", "provenance_detail"].startswith("run 1 · worker w-1")
+    assert csv.loc["m1", "provenance_detail"].startswith("run 1 · worker 0065abd0")
 
 
 def test_the_tab_wires_the_detail_and_the_comparison(store: RunStore, tmp_path: Path) -> None:

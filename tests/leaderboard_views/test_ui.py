@@ -152,6 +152,18 @@ def test_entry_detail_with_and_without_a_submission() -> None:
     assert ui.entry_detail(data, "nope")[0].startswith("No results")
 
 
+def test_a_submissions_detail_shows_no_storage_path_or_worker_host() -> None:
+    results = pd.DataFrame([measured_row(entry_id="sub-1", model="x", submission_id=1)])
+    store = FakeStore(results=results)
+    store.created.append({"name": "a", "submitter": "ann", "kind": "adapter", "content_hash": "abc",
+                          "storage_path": "/srv/data/submissions/ab/abc", "worker_id": "gpu-host-7-123-deadbeef",
+                          "lease_expires_at": "2026-12-07T00:00:00+00:00"})  # fmt: skip
+    markdown, detail = ui.entry_detail(_data(store), "sub-1", store)
+    shown = markdown + repr(detail)
+    assert detail["submission"]["submitter"] == "ann"
+    assert "/srv" not in shown and "gpu-host" not in shown and "lease" not in shown
+
+
 def test_tabs_construct_and_load_reads_the_query(tmp_path: Path, config: SubmitConfig) -> None:
     store = FakeStore()
     with gr.Blocks() as demo, gr.Tabs():

@@ -87,8 +87,17 @@ def test_an_adapter_row_names_its_hub_commit_and_content_hash() -> None:
     at = argv.index("--adapter")
     assert argv[at:at + 6] == ["--adapter", f"alice/lora@{'1' * 40}", "--adapter-scale", "0.5", "--adapter-sha256",
                                "a" * 64]
-    stored = verify.reproduce_argv(run_summary(settings=settings))  # an uploaded zip: the folder it was scored from
-    assert stored[stored.index("--adapter") + 1] == "/srv/subs/ab/abcd"
+    stored = verify.reproduce_argv(run_summary(settings=settings))  # an uploaded zip: named by its content hash
+    assert stored[stored.index("--adapter") + 1] == "./adapter-aaaaaaaaaaaa"
+    assert stored[stored.index("--adapter-sha256") + 1] == "a" * 64
+
+
+def test_a_command_never_shows_a_path_on_the_scoring_host() -> None:
+    settings = {**run_summary()["settings"], "model_id": "/home/worker/models/diception", "adapter": "/srv/x",
+                "adapter_sha256": "b" * 64}
+    text = verify.command_text(verify.reproduce_argv(run_summary(settings=settings)))
+    assert "/home" not in text and "/srv" not in text
+    assert "--model-id ./diception-model" in text and "--adapter ./adapter-bbbbbbbbbbbb" in text
 
 
 def test_synthetic_runs_need_no_data_root_and_keep_their_options() -> None:
@@ -163,12 +172,13 @@ def test_provenance_of_reported_and_measured_rows() -> None:
     assert reported["citations"][0]["benchmarks"] == ["point_segmentation/sa23"]
     measured = verify.entry_provenance(results, "e1", {1: run_summary()})
     (run,) = measured["runs"]
-    assert (run["run_id"], run["worker_id"], run["hardware"], run["date"]) == (1, "w-1", "NVIDIA H100", "2026-12-01")
+    worker = verify.public_worker_name("w-1")
+    assert (run["run_id"], run["worker_id"], run["hardware"], run["date"]) == (1, worker, "NVIDIA H100", "2026-12-01")
     assert run["code_version"] == "src-0123456789abcdef" and run["git_commit"] == "f" * 40
     table = verify.provenance_column(pd.DataFrame({"entry_id": ["paper", "e1"]}), results, {1: run_summary()})
     assert table[verify.PROVENANCE_COLUMN].tolist() == [
         "DICEPTION arXiv 2502.17157v3 Table 1",
-        "run 1 · worker w-1 · NVIDIA H100 · 2026-12-01 · src-0123456789abcdef",
+        f"run 1 · worker {worker} · NVIDIA H100 · 2026-12-01 · src-0123456789abcdef",
     ]
 
 
@@ -269,3 +279,9 @@ def test_an_aggregate_is_compared_stratified_over_its_members() -> None:
 def test_unknown_entries_raise() -> None:
     with pytest.raises(KeyError, match="entry_id"):
         verify.compare_entries(frame(result_row("a", "PPDLS", 1.0)), "a", "zz", pd.DataFrame(columns=SAMPLE_COLUMNS))
+
+
+def test_a_workers_name_is_a_stable_pseudonym_without_its_host() -> None:
+    name = verify.public_worker_name("gpu-host-7-123-deadbeef")
+    assert name == verify.public_worker_name("gpu-host-7-123-deadbeef") and len(name) == 8
+    assert "gpu-host" not in name and verify.public_worker_name(None) is None
