@@ -1,5 +1,5 @@
-"""File exports of decoded outputs: 16-bit depth PNGs, .npy arrays, point clouds and depth meshes (PLY, glTF),
-COCO RLE / keypoint JSON and mask PNGs. Pure numpy / PIL / pycocotools; paths are written as given (the caller
+"""File exports of decoded outputs: 16-bit depth PNGs, .npy arrays, point clouds (PLY), COCO RLE / keypoint JSON
+and mask PNGs. Pure numpy / PIL / pycocotools; paths are written as given (the caller
 creates folders).
 """
 
@@ -17,11 +17,9 @@ from diception_core.decoders import Instances, PoseKeypoints, check_rgb
 from diception_core.visualize import as_uint8_image
 
 __all__ = [
-    "depth_to_mesh",
     "depth_to_point_cloud",
     "instances_to_coco_rle",
     "load_depth_png16",
-    "read_glb",
     "read_ply",
     "rgb_to_uint8",
     "save_depth_png16",
@@ -29,7 +27,6 @@ __all__ = [
     "save_keypoints_json",
     "save_mask_png",
     "save_npy",
-    "write_glb",
     "write_ply",
 ]
 
@@ -177,40 +174,6 @@ def depth_to_point_cloud(
     return xyz.reshape(-1, 3), rgb.reshape(-1, 3)  # [N, 3] each
 
 
-def depth_to_mesh(
-    disparity: np.ndarray,
-    image: np.ndarray,
-    *,
-    fov_deg: float = 55.0,
-    near_far_ratio: float = 10.0,
-    max_vertices: int = 250_000,
-    max_depth_ratio: float = 1.1,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Back-project a disparity map into a coloured triangle mesh over the pixel grid (same mapping and camera as
-    ``depth_to_point_cloud``, at most ``max_vertices`` vertices).
-
-    Each grid cell gives two triangles, wound counter-clockwise as seen from the camera; a triangle is dropped when
-    the largest of its three depths exceeds ``max_depth_ratio`` (default 1.1) × the smallest, so occlusion edges
-    are not bridged by stretched skins.
-
-    Returns ``(xyz [V, 3] float32, rgb [V, 3] uint8, faces [F, 3] int32 vertex indices)``.
-    """
-    if not float(max_depth_ratio) >= 1.0:
-        raise ValueError(f"max_depth_ratio: must be >= 1, got {max_depth_ratio}")
-    xyz, rgb = _back_project(disparity, image, fov_deg, near_far_ratio, max_vertices, "max_vertices")  # [h, w, 3]
-    h, w = xyz.shape[:2]
-    index = np.arange(h * w, dtype=np.int64).reshape(h, w)  # [h, w]
-    top_left, top_right = index[:-1, :-1].ravel(), index[:-1, 1:].ravel()  # [C] per grid cell
-    bottom_left, bottom_right = index[1:, :-1].ravel(), index[1:, 1:].ravel()
-    faces = np.concatenate(
-        [np.stack([top_left, bottom_left, top_right], axis=1), np.stack([top_right, bottom_left, bottom_right], 1)]
-    )  # [2C, 3]
-    depth = -xyz[..., 2].ravel()  # [V] positive depth
-    corner_depths = depth[faces]  # [2C, 3]
-    keep = corner_depths.max(axis=1) <= float(max_depth_ratio) * corner_depths.min(axis=1)  # [2C]
-    return xyz.reshape(-1, 3), rgb.reshape(-1, 3), faces[keep].astype(np.int32)
-
-
 _PLY_DTYPE = np.dtype(
     [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
 )
@@ -266,129 +229,6 @@ def read_ply(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     xyz = np.stack([vertices[a] for a in "xyz"], axis=1).astype(np.float32)  # [N, 3]
     rgb = np.stack([vertices[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)  # [N, 3]
     return xyz, rgb
-
-
-_GLB_MAGIC = 0x46546C67  # "glTF"
-_GLB_JSON = 0x4E4F534A  # "JSON"
-_GLB_BIN = 0x004E4942  # "BIN\0"
-_GL_FLOAT, _GL_UNSIGNED_INT = 5126, 5125
-_GL_ARRAY_BUFFER, _GL_ELEMENT_ARRAY_BUFFER = 34962, 34963
-_GL_POINTS, _GL_TRIANGLES = 0, 4
-
-
-def _srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB -> float32 linear in [0, 1] (glTF vertex colours are linear)."""
-    c = rgb.astype(np.float64) / 255.0
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def _linear_to_srgb(linear: np.ndarray) -> np.ndarray:
-    """float linear in [0, 1] -> uint8 sRGB."""
-    c = np.clip(linear.astype(np.float64), 0.0, 1.0)
-    srgb = np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1.0 / 2.4) - 0.055)
-    return np.round(srgb * 255.0).astype(np.uint8)
-
-
-def _pad4(data: bytes, fill: bytes) -> bytes:
-    return data + fill * (-len(data) % 4)
-
-
-def write_glb(path: PathLike, xyz: np.ndarray, rgb: np.ndarray, faces: np.ndarray | None = None) -> None:
-    """Write a binary glTF 2.0 (.glb) with one unlit mesh: triangles when ``faces`` [F, 3] is given and not
-    empty, else points.
-
-    ``gr.Model3D`` shows .glb files with its Babylon.js viewer; a mesh from ``depth_to_mesh`` reads better there
-    than single-pixel points. Positions are float32 in glTF's frame (x right, y up, +z towards the viewer, as
-    ``depth_to_point_cloud`` returns them); colours are stored as linear float32 ``COLOR_0`` (converted from
-    sRGB); the material is ``KHR_materials_unlit`` with a non-metallic fallback.
-    """
-    if not isinstance(xyz, np.ndarray) or xyz.ndim != 2 or xyz.shape[1] != 3 or len(xyz) == 0:
-        raise ValueError(f"xyz: expected a non-empty array of shape [N, 3], got {list(getattr(xyz, 'shape', []))}")
-    if not np.isfinite(xyz).all():
-        raise ValueError("xyz: contains NaN or infinite values")
-    if not isinstance(rgb, np.ndarray) or rgb.shape != xyz.shape or rgb.dtype != np.uint8:
-        raise ValueError(f"rgb: expected a uint8 array of shape {list(xyz.shape)}")
-    if faces is not None:
-        if not isinstance(faces, np.ndarray) or faces.ndim != 2 or faces.shape[1] != 3:
-            raise ValueError(f"faces: expected an integer array of shape [F, 3], got {getattr(faces, 'shape', None)}")
-        if not np.issubdtype(faces.dtype, np.integer) or (faces.size and (faces.min() < 0 or faces.max() >= len(xyz))):
-            raise ValueError(f"faces: expected vertex indices in [0, {len(xyz)})")
-        if len(faces) == 0:  # glTF accessors cannot be empty: show the vertices as points instead
-            faces = None
-    positions = np.ascontiguousarray(xyz, dtype="<f4")  # [N, 3]
-    colours = np.ascontiguousarray(_srgb_to_linear(rgb), dtype="<f4")  # [N, 3]
-    chunks = [positions.tobytes(), colours.tobytes()]
-    if faces is not None:
-        chunks.append(np.ascontiguousarray(faces, dtype="<u4").tobytes())
-    buffer_views, offset = [], 0
-    for i, chunk in enumerate(chunks):
-        target = _GL_ELEMENT_ARRAY_BUFFER if i == 2 else _GL_ARRAY_BUFFER
-        buffer_views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(chunk), "target": target})
-        offset += len(chunk)  # every chunk is a multiple of 4 bytes
-    accessors = [
-        {"bufferView": 0, "componentType": _GL_FLOAT, "count": len(xyz), "type": "VEC3",
-         "min": positions.min(axis=0).tolist(), "max": positions.max(axis=0).tolist()},
-        {"bufferView": 1, "componentType": _GL_FLOAT, "count": len(xyz), "type": "VEC3"},
-    ]
-    primitive: dict = {"attributes": {"POSITION": 0, "COLOR_0": 1}, "material": 0, "mode": _GL_POINTS}
-    if faces is not None:
-        accessors.append(
-            {"bufferView": 2, "componentType": _GL_UNSIGNED_INT, "count": int(faces.size), "type": "SCALAR"}
-        )
-        primitive.update(indices=2, mode=_GL_TRIANGLES)
-    document = {
-        "asset": {"version": "2.0", "generator": "diception_core"},
-        "extensionsUsed": ["KHR_materials_unlit"],
-        "scene": 0,
-        "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0}],
-        "meshes": [{"primitives": [primitive]}],
-        "materials": [{
-            "pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0.0, "roughnessFactor": 1.0},
-            "doubleSided": True,
-            "extensions": {"KHR_materials_unlit": {}},
-        }],
-        "buffers": [{"byteLength": offset}],
-        "bufferViews": buffer_views,
-        "accessors": accessors,
-    }
-    json_chunk = _pad4(json.dumps(document, separators=(",", ":")).encode("utf-8"), b" ")
-    bin_chunk = _pad4(b"".join(chunks), b"\0")
-    total = 12 + 8 + len(json_chunk) + 8 + len(bin_chunk)
-    with open(path, "wb") as f:
-        f.write(np.array([_GLB_MAGIC, 2, total], dtype="<u4").tobytes())
-        f.write(np.array([len(json_chunk), _GLB_JSON], dtype="<u4").tobytes() + json_chunk)
-        f.write(np.array([len(bin_chunk), _GLB_BIN], dtype="<u4").tobytes() + bin_chunk)
-
-
-def read_glb(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Read a .glb written by ``write_glb``: ``(xyz [N, 3] float32, rgb [N, 3] uint8 sRGB, faces [F, 3] int32 or
-    None for points)``. Other layouts raise ``ValueError``."""
-    data = Path(path).read_bytes()
-    magic, version, total = np.frombuffer(data[:12], dtype="<u4") if len(data) >= 12 else (0, 0, 0)
-    if magic != _GLB_MAGIC or version != 2 or total != len(data):
-        raise ValueError(f"path: {path} is not a glTF 2.0 binary file")
-    json_length, json_type = np.frombuffer(data[12:20], dtype="<u4")
-    if json_type != _GLB_JSON:
-        raise ValueError(f"path: {path} has no JSON chunk first")
-    document = json.loads(data[20 : 20 + json_length])
-    bin_start = 20 + json_length + 8
-    binary = data[bin_start:]
-    try:
-        primitive = document["meshes"][0]["primitives"][0]
-        views, accessors = document["bufferViews"], document["accessors"]
-
-        def read(accessor_index: int, dtype: str, width: int) -> np.ndarray:
-            view = views[accessors[accessor_index]["bufferView"]]
-            raw = binary[view["byteOffset"] : view["byteOffset"] + view["byteLength"]]
-            return np.frombuffer(raw, dtype=dtype).reshape(-1, width)
-
-        xyz = read(primitive["attributes"]["POSITION"], "<f4", 3).astype(np.float32)  # [N, 3]
-        rgb = _linear_to_srgb(read(primitive["attributes"]["COLOR_0"], "<f4", 3))  # [N, 3]
-        faces = read(primitive["indices"], "<u4", 3).astype(np.int32) if "indices" in primitive else None
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"path: {path} does not have write_glb's layout ({error})") from None
-    return xyz, rgb, faces
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ __all__ = [
     "keypoints_overlay",
     "mask_overlay",
     "normals_to_image",
-    "side_by_side",
 ]
 
 # ColorBrewer's 11-class "Spectral" scheme (the anchors of matplotlib's Spectral), from 0 to 1.
@@ -244,14 +243,3 @@ def keypoints_overlay(image: np.ndarray, pose: PoseKeypoints, radius: int | None
     if not isinstance(pose, PoseKeypoints):
         raise ValueError(f"pose: expected a PoseKeypoints object, got {type(pose).__name__}")
     return draw_points(image, pose.points, radius=radius, color=_KEYPOINT_COLOR)
-
-
-def side_by_side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Place ``a`` and ``b`` next to each other; ``b`` is resized (aspect kept) to ``a``'s height when they differ.
-    Returns uint8 [H_a, W_a + W_b', 3]."""
-    a = as_uint8_image(a, "a")  # [H, W_a, 3]
-    b = as_uint8_image(b, "b")  # [H_b, W_b, 3]
-    if b.shape[0] != a.shape[0]:
-        new_width = max(1, int(round(b.shape[1] * a.shape[0] / b.shape[0])))
-        b = cv2.resize(b, (new_width, a.shape[0]), interpolation=cv2.INTER_AREA)  # [H, W_b', 3]
-    return np.concatenate([a, b], axis=1)  # [H, W_a + W_b', 3]

@@ -103,11 +103,6 @@ def coco_categories() -> tuple[str, ...]:
     return tuple(name for _, name in _coco_category_records())
 
 
-def coco_category_ids() -> dict[str, int]:
-    """COCO category name -> COCO category id."""
-    return {name: category_id for category_id, name in _coco_category_records()}
-
-
 def task_prompt(task: Task | str, category: str | None = None) -> str:
     """The prompt that selects ``task``; semantic segmentation needs a category (any text; COCO's names are cached)."""
     spec = TASK_SPECS[Task.parse(task)]

@@ -487,16 +487,6 @@ def setting_chart(
                    f"{tables.metric_label(metric)}, {direction} · protocol {protocol}")
 
 
-def steps_chart(results: pd.DataFrame, task: str, **kwargs: Any) -> go.Figure:
-    """Quality vs denoising steps (see ``setting_chart``)."""
-    return setting_chart(results, task, setting="steps", **kwargs)
-
-
-def guidance_chart(results: pd.DataFrame, task: str, **kwargs: Any) -> go.Figure:
-    """Quality vs CFG scale (see ``setting_chart``)."""
-    return setting_chart(results, task, setting="guidance", **kwargs)
-
-
 # --------------------------------------------------------------------------------------------- radar
 
 

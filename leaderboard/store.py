@@ -439,12 +439,6 @@ class Store:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         return frame
 
-    def benchmarks_frame(self) -> pd.DataFrame:
-        """The (task, benchmark) pairs the store knows, columns benchmark_id, task, benchmark."""
-        with self._read() as session:
-            rows = session.execute(select(Benchmark.id, Benchmark.task, Benchmark.name).order_by(Benchmark.id)).all()
-        return pd.DataFrame.from_records([list(r) for r in rows], columns=["benchmark_id", "task", "benchmark"])
-
     def last_updated(self) -> datetime | None:
         """When what the board shows last changed, as an aware UTC datetime; None for a store without scores.
 

@@ -34,7 +34,6 @@ import io
 import math
 import os
 import re
-import shutil
 import stat
 import struct
 import zipfile
@@ -806,12 +805,3 @@ def validate_adapter_upload(
         with src.open("rb") as fh:
             _write_new(dest / name, iter(lambda fh=fh: fh.read(1 << 20), b""), limit=max_total_bytes, name=name)
     return validate_adapter_folder(dest, **kwargs)
-
-
-def copy_adapter(adapter: ValidatedAdapter, dest_dir: str | Path) -> Path:
-    """Copy a validated adapter's files (only those) into ``dest_dir`` (created); returns it."""
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in adapter.files:
-        shutil.copyfile(adapter.root / name, dest / name, follow_symlinks=False)
-    return dest

@@ -218,8 +218,3 @@ class PreparedDataset:
                 raise CorruptSampleError(
                     entry.sample_id, f"array of shape {shape} does not match the image {entry.height}x{entry.width}"
                 )
-
-
-def iter_prepared(folder: str | os.PathLike[str], *, verify: bool = True) -> Iterator[Sample]:
-    """Shorthand: the readable samples of a prepared folder (failures are logged)."""
-    yield from PreparedDataset(folder, verify=verify)

@@ -12,18 +12,15 @@ from pycocotools import mask as mask_utils
 
 from diception_core.decoders import Instances, PoseKeypoints
 from diception_core.exports import (
-    depth_to_mesh,
     depth_to_point_cloud,
     instances_to_coco_rle,
     load_depth_png16,
-    read_glb,
     read_ply,
     save_depth_png16,
     save_instances_json,
     save_keypoints_json,
     save_mask_png,
     save_npy,
-    write_glb,
     write_ply,
 )
 from diception_core.visualize import (
@@ -35,7 +32,6 @@ from diception_core.visualize import (
     keypoints_overlay,
     mask_overlay,
     normals_to_image,
-    side_by_side,
 )
 
 
@@ -141,14 +137,6 @@ def test_keypoints_overlay_draws_each_candidate() -> None:
     np.testing.assert_array_equal(out[15, 20], [255, 32, 32])
 
 
-def test_side_by_side_resizes_to_the_first_height() -> None:
-    a = np.zeros((20, 30, 3), dtype=np.uint8)
-    b = np.full((40, 40, 3), 255, dtype=np.uint8)
-    out = side_by_side(a, b)
-    assert out.shape == (20, 50, 3) and out.dtype == np.uint8
-    assert (out[:, 30:] == 255).all()
-
-
 def test_bad_image_raises_value_error() -> None:
     with pytest.raises(ValueError, match="image"):
         mask_overlay(np.zeros((4, 4, 3), np.int64), np.zeros((4, 4), bool))
@@ -208,47 +196,6 @@ def test_ply_round_trip(tmp_path) -> None:
     np.testing.assert_array_equal(rgb2, rgb)
 
 
-def test_mesh_covers_the_grid_and_skips_depth_jumps() -> None:
-    flat = np.full((5, 7), 0.5, dtype=np.float32)
-    flat[0, 0] = 0.0  # something to normalise against
-    xyz, rgb, faces = depth_to_mesh(flat, np.zeros((5, 7, 3), np.uint8), max_depth_ratio=100.0)
-    assert xyz.shape == (35, 3) and rgb.shape == (35, 3) and faces.shape == (2 * 4 * 6, 3)
-    assert faces.dtype == np.int32 and faces.min() == 0 and faces.max() == 34
-    step = np.zeros((4, 6), dtype=np.float32)
-    step[:, 3:] = 1.0  # a depth jump between columns 2 and 3
-    _, _, faces = depth_to_mesh(step, np.zeros((4, 6, 3), np.uint8))
-    columns = faces % 6  # [F, 3] column of each corner
-    assert len(faces) == 2 * 3 * 4  # the 3 rows of cells crossing the jump are dropped
-    assert not np.any((columns.min(axis=1) <= 2) & (columns.max(axis=1) >= 3))
-
-
-def test_mesh_triangles_face_the_camera() -> None:
-    disparity = np.random.default_rng(0).uniform(0.9, 1.0, (6, 6)).astype(np.float32)
-    xyz, _, faces = depth_to_mesh(disparity, np.zeros((6, 6, 3), np.uint8), max_depth_ratio=10.0)
-    a, b, c = xyz[faces[:, 0]], xyz[faces[:, 1]], xyz[faces[:, 2]]
-    normals = np.cross(b - a, c - a)  # a counter-clockwise (front) face's normal points towards the viewer
-    assert np.all(np.einsum("fi,fi->f", normals, -a) > 0)  # the camera sits at the origin
-
-
-@pytest.mark.parametrize("with_faces", [True, False])
-def test_glb_round_trip(tmp_path, with_faces: bool) -> None:
-    rng = np.random.default_rng(0)
-    disparity = rng.random((12, 16)).astype(np.float32)
-    image = rng.integers(0, 256, (12, 16, 3)).astype(np.uint8)
-    xyz, rgb, faces = depth_to_mesh(disparity, image, max_depth_ratio=100.0)
-    path = tmp_path / "scene.glb"
-    write_glb(path, xyz, rgb, faces if with_faces else None)
-    data = path.read_bytes()
-    assert data[:4] == b"glTF" and int.from_bytes(data[8:12], "little") == len(data)
-    xyz2, rgb2, faces2 = read_glb(path)
-    np.testing.assert_array_equal(xyz2, xyz)
-    np.testing.assert_array_equal(rgb2, rgb)  # sRGB -> linear float -> sRGB is lossless for uint8
-    if with_faces:
-        np.testing.assert_array_equal(faces2, faces)
-    else:
-        assert faces2 is None
-
-
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # inside pycocotools' decode
 def test_coco_rle_decodes_back_to_the_masks(tmp_path) -> None:
     instances = _two_instances()
@@ -292,8 +239,6 @@ def test_mask_png_is_8_bit_0_255(tmp_path) -> None:
         (lambda p: depth_to_point_cloud(np.zeros((4, 4)), np.zeros((4, 4, 3), np.uint8), near_far_ratio=1.0),
          "near_far_ratio"),
         (lambda p: save_mask_png(p, np.zeros((4, 4), np.uint8)), "mask"),
-        (lambda p: write_glb(p, np.zeros((3, 3), np.float32), np.zeros((3, 3), np.uint8), np.array([[0, 1, 3]])),
-         "faces"),
         (lambda p: save_keypoints_json(p, PoseKeypoints(np.zeros((0, 2)), np.zeros(0)), (0, 5)), "image_size"),
     ],
 )

@@ -110,13 +110,13 @@ def test_data_efficiency_uses_task_samples_and_annotations(seed: pd.DataFrame) -
 
 
 def test_quality_vs_steps_and_guidance(seed: pd.DataFrame) -> None:
-    fig = charts.steps_chart(seed, "depth")
+    fig = charts.setting_chart(seed, "depth", setting="steps")
     assert {t.name for t in fig.data} == {"KITTI", "NYUv2", "ScanNet", "DIODE", "ETH3D"}
     kitti = next(t for t in fig.data if t.name == "KITTI")
     assert list(kitti.x) == [1, 3, 7, 14, 28] and list(kitti.y) == [0.086, 0.083, 0.081, 0.077, 0.069]
-    fig = charts.guidance_chart(seed, "point_segmentation")
+    fig = charts.setting_chart(seed, "point_segmentation", setting="guidance")
     assert list(fig.data[0].x) == [1, 2, 3, 4, 5] and fig.data[0].y[1] == 47.12  # the ablation row wins
-    assert "No denoising steps sweep" in _annotations(charts.steps_chart(seed, "pose"))
+    assert "No denoising steps sweep" in _annotations(charts.setting_chart(seed, "pose", setting="steps"))
 
 
 def test_radar_across_tasks(seed: pd.DataFrame) -> None:
@@ -162,7 +162,7 @@ def test_charts_build_for_1000_models_40_datasets() -> None:
 
     results = synthetic_results(1000, 40)
     for build in (lambda: charts.grouped_bars(results, "depth"), lambda: charts.radar_chart(results),
-                  lambda: charts.steps_chart(results, "depth")):  # fmt: skip
+                  lambda: charts.setting_chart(results, "depth", setting="steps")):  # fmt: skip
         build()
         fig = build()
         assert len(fig.data) > 0
@@ -219,5 +219,5 @@ def test_log_axis_ticks_only_at_powers_of_ten(seed: pd.DataFrame) -> None:
     assert all(float(np.log10(v)).is_integer() for v in axis.tickvals)
     assert "1M" in axis.ticktext and "1B" in axis.ticktext
     assert all(t.cliponaxis is False for t in fig.data)  # a name at the edge is not cut
-    steps = charts.steps_chart(seed, "depth").layout.xaxis
+    steps = charts.setting_chart(seed, "depth", setting="steps").layout.xaxis
     assert list(steps.tickvals) == [1, 3, 7, 14, 28] and list(steps.ticktext) == ["1", "3", "7", "14", "28"]
