@@ -531,7 +531,7 @@ def run_task(
     runner: Callable[..., list[Any]] = run_jobs,
 ) -> TaskResult:
     """Run one task and write its downloads (per encoding, plus a zip of them all)."""
-    from diception_core.outputs import visualization, write_prediction_files, zip_files
+    from diception_core.downloads import visualization, write_prediction_files, zip_files
 
     run = request.run
     try:
@@ -592,7 +592,7 @@ def run_all_tasks(
     runner: Callable[..., list[Any]] = run_jobs,
 ) -> AllTasksResult:
     """Several tasks on one image: a gallery of visualisations and one zip with every task's downloads."""
-    from diception_core.outputs import visualization, write_prediction_files, zip_files
+    from diception_core.downloads import visualization, write_prediction_files, zip_files
 
     try:
         outputs = runner(jobs, run.steps, run.guidance, run.seed, run.adapter, run.adapter_scale)
@@ -638,7 +638,7 @@ def run_comparison(
 ) -> CompareResult:
     """DICEPTION and SAM (masks, same clicks) or Depth Anything (disparity) side by side."""
     from diception_core import visualize
-    from diception_core.outputs import visualization
+    from diception_core.downloads import visualization
 
     try:
         ours, theirs, timings = runner(job, kind, run.steps, run.guidance, run.seed)

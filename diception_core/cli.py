@@ -49,7 +49,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .outputs import write_prediction_files
+    from .downloads import write_prediction_files
 
     pipe = _load(args)
     if pipe.config.untrained:

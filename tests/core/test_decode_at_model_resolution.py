@@ -73,7 +73,7 @@ def test_other_encodings_decode_exactly_as_from_the_full_resolution_rgb(tiny_pip
 
 
 def test_the_raw_download_is_the_full_resolution_float32_output(tiny_pipe, tmp_path) -> None:
-    from diception_core.outputs import write_prediction_files
+    from diception_core.downloads import write_prediction_files
 
     image = (np.random.default_rng(0).random((70, 110, 3)) * 255).astype(np.uint8)
     prediction = tiny_pipe(image, "point_segmentation", points=[[30, 20]], num_inference_steps=1)[0]

@@ -202,7 +202,7 @@ def test_bf16_agrees_with_float32_within_the_parity_tolerance(tiny_model_dir, ti
 
 
 def test_points_in_the_last_half_pixel_are_drawn_on_the_last_pixel(tiny_pipe, tmp_path) -> None:
-    from diception_core.outputs import write_prediction_files
+    from diception_core.downloads import write_prediction_files
 
     out = tiny_pipe(_image(40, 30), "point_segmentation", points=[[39.7, 29.6]], num_inference_steps=1)
     files = write_prediction_files(out[0], tmp_path)

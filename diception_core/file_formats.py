@@ -1,4 +1,4 @@
-"""File exports of decoded outputs: 16-bit depth PNGs, .npy arrays, point clouds (PLY), COCO RLE / keypoint JSON
+"""File formats for decoded outputs: 16-bit depth PNGs, .npy arrays, point clouds (PLY), COCO RLE / keypoint JSON
 and mask PNGs. Pure numpy / PIL / pycocotools; paths are written as given (the caller
 creates folders).
 """

@@ -11,7 +11,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from diception_core.decoders import Instances, PoseKeypoints
-from diception_core.exports import (
+from diception_core.file_formats import (
     depth_to_point_cloud,
     instances_to_coco_rle,
     load_depth_png16,

@@ -1,4 +1,5 @@
-"""Every file a user can download for one prediction, written in one place (shared by the CLI and the app)."""
+"""The downloads of one prediction: every file a user can get (raw output, decoded values, visualisation, zip),
+written in one place for the CLI and the app. The file formats themselves are ``file_formats``'."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 from diception_spec.tasks import Encoding
 
-from . import exports, visualize
+from . import file_formats, visualize
 
 
 def visualization(prediction) -> np.ndarray:
@@ -62,38 +63,38 @@ def write_prediction_files(
         return out / f"{stem}{suffix}"
 
     files["raw"] = path("_raw.npy")
-    exports.save_npy(files["raw"], _full_rgb(prediction))
+    file_formats.save_npy(files["raw"], _full_rgb(prediction))
     vis = visualization(prediction) if vis is None else vis
     files["visualization"] = path("_vis.png")
     Image.fromarray(vis).save(files["visualization"])
     decoded, encoding = prediction.decoded, prediction.encoding
     if encoding is Encoding.DEPTH:
         files["depth_png16"] = path("_depth16.png")
-        exports.save_depth_png16(files["depth_png16"], decoded)
+        file_formats.save_depth_png16(files["depth_png16"], decoded)
         files["depth_npy"] = path("_depth.npy")
-        exports.save_npy(files["depth_npy"], decoded)
+        file_formats.save_npy(files["depth_npy"], decoded)
         files["depth_color"] = path("_depth_color.png")
         shutil.copyfile(files["visualization"], files["depth_color"])  # the visualisation is the coloured depth
-        xyz, colours = exports.depth_to_point_cloud(decoded, prediction.image)
+        xyz, colours = file_formats.depth_to_point_cloud(decoded, prediction.image)
         files["point_cloud"] = path("_pointcloud.ply")
-        exports.write_ply(files["point_cloud"], xyz, colours)
+        file_formats.write_ply(files["point_cloud"], xyz, colours)
     elif encoding is Encoding.NORMAL:
         files["normals_npy"] = path("_normals.npy")
-        exports.save_npy(files["normals_npy"], decoded)
+        file_formats.save_npy(files["normals_npy"], decoded)
         files["normals_png"] = path("_normals.png")
         shutil.copyfile(files["visualization"], files["normals_png"])  # the visualisation is the normal map
     elif encoding is Encoding.MASK:
         files["mask"] = path("_mask.png")
-        exports.save_mask_png(files["mask"], decoded)
+        file_formats.save_mask_png(files["mask"], decoded)
     elif encoding is Encoding.INSTANCES:
         files["instances_png"] = path("_instances.png")
         visualize.instances_palette_image(decoded).save(files["instances_png"])
         files["instances_json"] = path("_instances.json")
-        exports.save_instances_json(files["instances_json"], decoded)
+        file_formats.save_instances_json(files["instances_json"], decoded)
     elif encoding is Encoding.POSE:
         files["keypoints_json"] = path("_keypoints.json")
         height, width = prediction.image.shape[:2]
-        exports.save_keypoints_json(files["keypoints_json"], decoded, (height, width))
+        file_formats.save_keypoints_json(files["keypoints_json"], decoded, (height, width))
     return files
 
 
