@@ -788,7 +788,7 @@ def decode_resized(
     [0, 1] stays in [0, 1], so the two differ only by float32 rounding: depth by at most 1e-3
     (tested; ~2e-7 measured), and a mask only where the mean lies within rounding of the threshold (IoU >= 0.999
     with the full-resolution mask, tested on the SA-1B fixture; 15 of ~155 M pixels differed over 45 masks in
-    ``benchmarks.bench_evaluation``). The other encodings are
+    ``speed.bench_evaluation``). The other encodings are
     identical. A non-linear resize (LANCZOS overshoot clipped per channel) does not commute: decode its
     full-resolution RGB instead.
     """

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-SOURCES = ["app.py", "diception_app", "diception_core", "evaluation", "leaderboard", "benchmarks"]
+SOURCES = ["app.py", "diception_spec", "diception_app", "diception_core", "evaluation", "leaderboard", "speed"]
 
 
 def test_ruff_clean() -> None:

@@ -1,7 +1,7 @@
 """The browser test harness: start ``python app.py`` on a free port, drive Debian's chromium through Playwright.
 
 Shared by the browser tests (``test_browser.py``), the README screenshots (``python -m tests.app.screenshots``) and
-the app benchmark (``benchmarks/bench_app.py``). Chromium is launched with the flags ENVIRONMENT.md lists; never
+the app benchmark (``speed/bench_app.py``). Chromium is launched with the flags ENVIRONMENT.md lists; never
 ``playwright install``.
 """
 

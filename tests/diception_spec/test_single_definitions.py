@@ -23,7 +23,7 @@ from diception_spec.protocols import PROTOCOLS
 from diception_spec.tasks import Task
 from tests.conftest import REPO_ROOT
 
-SOURCES = ("app.py", "diception_app", "diception_core", "evaluation", "leaderboard", "benchmarks")
+SOURCES = ("app.py", "diception_app", "diception_core", "evaluation", "leaderboard", "speed")
 MIN_ITEMS = 3
 VOCABULARIES: dict[str, frozenset[str]] = {
     "task ids": frozenset(t.value for t in Task),

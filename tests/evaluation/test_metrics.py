@@ -218,7 +218,7 @@ def test_depth_metrics_nyu_sized_is_fast() -> None:
     pred = 1.0 / gt + 0.01 * torch.rand(480, 640)
     valid = gt > 1.0
     metrics = M.depth_metrics(pred, gt, valid, space="disparity", min_depth=1e-3, max_depth=10.0)
-    assert all(np.isfinite(float(v)) for v in metrics.values())  # speed: benchmarks/bench_evaluation.py
+    assert all(np.isfinite(float(v)) for v in metrics.values())  # speed: speed/bench_evaluation.py
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def test_empty_view() -> None:
 
 
 def test_a_long_table_shows_its_first_rows_and_says_where_the_rest_is() -> None:
-    from benchmarks.bench_leaderboard import synthetic_results
+    from speed.bench_leaderboard import synthetic_results
 
     table = tables.task_table(synthetic_results(150, 3), "depth", protocol="genpercept-affine",
                               provenances=["reported", "measured"])

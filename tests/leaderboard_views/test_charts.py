@@ -158,7 +158,7 @@ def test_charts_survive_nan_values_and_unknown_selection(seed: pd.DataFrame) -> 
 
 
 def test_charts_build_for_1000_models_40_datasets() -> None:
-    from benchmarks.bench_leaderboard import synthetic_results
+    from speed.bench_leaderboard import synthetic_results
 
     results = synthetic_results(1000, 40)
     for build in (lambda: charts.grouped_bars(results, "depth"), lambda: charts.radar_chart(results),

@@ -221,7 +221,7 @@ def test_model_detail(seed: pd.DataFrame) -> None:
 
 
 def test_table_builds_for_1000_models_40_datasets() -> None:
-    from benchmarks.bench_leaderboard import synthetic_results
+    from speed.bench_leaderboard import synthetic_results
 
     results = synthetic_results(1000, 40)
     tables.task_table(results, "depth")

@@ -18,7 +18,7 @@
    ``--seconds-per-call LOW HIGH`` (default 0.6 1.3: PROTOCOLS.md's cost section, one H100, 28 steps, guidance 2).
    These are estimates from those inputs, not measured here.
 
-    python -m benchmarks.bench_evaluation [--images 2] [--masks-per-image 24] [--repeats 2] [--clicks 1]
+    python -m speed.bench_evaluation [--images 2] [--masks-per-image 24] [--repeats 2] [--clicks 1]
         [--depth-maps 200] [--threads 1] [--skip masks|memory|depth|gpu_hours]
 """
 
@@ -258,7 +258,7 @@ def bench_batch_memory(counts: tuple[int, int] = (9, 17)) -> dict[str, Any]:
         peaks = []
         for n in counts:
             done = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bench_evaluation", "--memory-probe", path, str(n)],
+                [sys.executable, "-m", "speed.bench_evaluation", "--memory-probe", path, str(n)],
                 cwd=REPO, capture_output=True, text=True, check=True,
             )
             peaks.append(json.loads(done.stdout)["call_peak_mb"])

@@ -13,7 +13,7 @@ Prints one JSON object with three parts:
 3. ``views``: median wall time over ``--repeats`` on that store of one entry's checks (``verify.load_entry_checks``),
    a comparison of two entries, the reproduce column over every measured entry, and a SQLite snapshot.
 
-    python -m benchmarks.bench_verify [--runs 1000] [--items 500] [--repeats 5] [--keep DB_PATH]
+    python -m speed.bench_verify [--runs 1000] [--items 500] [--repeats 5] [--keep DB_PATH]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Inference speed of diception_core: per-call latency, peak memory and achieved TFLOP/s; prints JSON.
 
-    python benchmarks/bench_core.py --preset tiny              # CPU, the tiny preset (what CI machines can run)
-    python benchmarks/bench_core.py --preset full --device cuda   # GPU: SD3-medium-sized architecture, random weights
-    python benchmarks/bench_core.py --preset full --device cuda --variants plain,flash,efficient,channels_last_vae,\
+    python speed/bench_core.py --preset tiny              # CPU, the tiny preset (what CI machines can run)
+    python speed/bench_core.py --preset full --device cuda   # GPU: SD3-medium-sized architecture, random weights
+    python speed/bench_core.py --preset full --device cuda --variants plain,flash,efficient,channels_last_vae,\
         compile --eval-batch-sizes 1,4,8,16                     # the speed options against the plain path
 
 ``full`` builds the SD3-medium-sized transformer and VAE with random weights (speed does not depend on weight

@@ -1,7 +1,7 @@
 """Fine-tuning speed of diception_core.finetune: optimiser steps per second and peak memory; prints JSON.
 
-    python benchmarks/bench_finetune.py --preset tiny          # CPU: the tiny preset, the real Finetuner end to end
-    python benchmarks/bench_finetune.py --preset full          # GPU: SD3-medium-sized transformer, random weights
+    python speed/bench_finetune.py --preset tiny          # CPU: the tiny preset, the real Finetuner end to end
+    python speed/bench_finetune.py --preset full          # GPU: SD3-medium-sized transformer, random weights
 
 ``tiny`` runs ``Finetuner.train_step`` (batch drawing, point tokens, flow-matching loss, backward, AdamW) on a
 synthetic ``make-example`` folder at the tiny preset's 64 x 64, with the CLI's defaults (rank 128 on to_q/to_k/to_v,

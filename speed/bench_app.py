@@ -1,6 +1,6 @@
 """Time to interactive for ``python app.py --model tiny`` and tiny-model run latency; prints JSON.
 
-    python benchmarks/bench_app.py [--runs 3]
+    python speed/bench_app.py [--runs 3]
 
 Measures, from the moment the process is started:
 - ``served_s``: the page's HTML is served (HTTP 200 on ``/``);

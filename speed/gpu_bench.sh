@@ -19,7 +19,7 @@ if [ -d gpu_wheels ]; then
   pip install -q --no-index --find-links gpu_wheels diffusers peft ml-dtypes pycocotools opencv-python-headless
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/card.csv" || true
-timeout 420 python benchmarks/bench_core.py --preset full --device cuda --repeats 3 \
+timeout 420 python speed/bench_core.py --preset full --device cuda --repeats 3 \
   --variants plain,flash,efficient,cudnn,channels_last_vae,compile --eval-batch-sizes 1,4,8,16 > "$OUT/core.json"
-timeout 90 python benchmarks/bench_finetune.py --preset full > "$OUT/finetune.json" || echo "finetune bench failed" >&2
+timeout 90 python speed/bench_finetune.py --preset full > "$OUT/finetune.json" || echo "finetune bench failed" >&2
 cat "$OUT"/*.json

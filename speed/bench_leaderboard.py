@@ -3,7 +3,7 @@
 Prints one JSON object: the median wall time (ms) of building the table DataFrame and each chart's Figure object.
 Targets (issue 5): table < 100 ms, each chart < 300 ms.
 
-    python -m benchmarks.bench_leaderboard [--models 1000] [--datasets 40] [--repeats 5]
+    python -m speed.bench_leaderboard [--models 1000] [--datasets 40] [--repeats 5]
 """
 
 from __future__ import annotations
