@@ -65,9 +65,9 @@ def wait_served(url: str, process: subprocess.Popen, start: float, timeout_s: fl
 
 def open_browser():
     """Chromium started before the app (a user's browser is already open); None without chromium / playwright."""
-    if str(REPO) not in sys.path:  # run as a script: the browser test harness lives in tests/app
+    if str(REPO) not in sys.path:  # run as a script: the browser test harness lives in tests/diception_app
         sys.path.insert(0, str(REPO))
-    from tests.app import harness
+    from tests.diception_app import harness
 
     if not harness.CHROMIUM.exists():
         return None, None
@@ -109,7 +109,7 @@ def photo(work: Path) -> Path:
 def browser_timings(browser, url: str, start: float, work: Path, clicks: int = 10) -> dict[str, object]:
     """``interactive_s`` (from process start), then in a fresh page ``page_interactive_s`` and the click latency on
     a 2250 x 1500 photo: to the marker on screen and to the point recorded by the server."""
-    from tests.app import harness
+    from tests.diception_app import harness
 
     interactive = wait_interactive(browser, url, start)
     if interactive is None:

@@ -2,8 +2,9 @@
 
 Dependencies point one way (STYLE.md): ``diception_spec`` imports nothing of ours; ``diception_core`` and
 ``leaderboard`` import only the spec; ``evaluation`` imports the core and the leaderboard's store API; the app
-(``app.py``, ``diception_app``) may import everything. Cycles are counted over module-level imports (a function-level
-import runs later and cannot deadlock a partial module), ``if TYPE_CHECKING:`` blocks excluded.
+(``app.py``, ``diception_app``) may import everything. Cycles count every import, function-level ones too (a deferred
+import that only dodges a cycle is still one in the design); ``if TYPE_CHECKING:`` blocks are excluded. Tests live in
+``tests/<package>/...``, mirroring the packages.
 """
 
 from __future__ import annotations
@@ -117,3 +118,12 @@ def test_packages_import_only_in_the_allowed_direction() -> None:
             if top in PACKAGES and top != package and top not in ALLOWED[package]:
                 wrong.append(f"{name} imports {imported}")
     assert sorted(set(wrong)) == []
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    """``tests/<package>/<subpackage>/...``: every test folder is named after the package it tests."""
+    tests = REPO_ROOT / "tests"
+    folders = [p for p in tests.rglob("*") if p.is_dir() and not {"artifacts", "__pycache__"} & set(p.parts)]
+    strays = [str(p.relative_to(tests)) for p in folders if not (REPO_ROOT / p.relative_to(tests)).is_dir()]
+    assert strays == []
+    assert {p.name for p in tests.iterdir() if p.is_dir()} - {"artifacts", "__pycache__"} == set(PACKAGES)

@@ -37,7 +37,7 @@ def test_the_evaluation_registry_lists_it(toy: BenchmarkSpec) -> None:
 
 def test_the_leaderboard_shows_it_as_a_column_with_its_direction(toy: BenchmarkSpec) -> None:
     from leaderboard import tables
-    from tests.leaderboard_views import frame, measured_row
+    from tests.leaderboard.frames import frame, measured_row
 
     rows = [measured_row(result_id=i, benchmark=b, metric="toy_error", value=v)
             for i, (b, v) in enumerate((("kitti", 0.2), ("toy_depth", 0.1)))]

@@ -12,7 +12,7 @@ import pytest
 from diception_spec.benchmarks import SA23_DATASETS
 from diception_spec.metrics import METRICS
 from leaderboard import charts, tables
-from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
+from tests.leaderboard.frames import frame, measured_row, reported_models, reported_results
 
 
 @pytest.fixture(scope="module")

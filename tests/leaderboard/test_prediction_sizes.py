@@ -13,7 +13,7 @@ from diception_spec.benchmarks import list_benchmarks
 from leaderboard import prediction_files as p
 from leaderboard.prediction_files import PredictionsRefused
 from tests.conftest import REPO_ROOT
-from tests.leaderboard_views.test_prediction_files import write_predictions
+from tests.leaderboard.test_prediction_files import write_predictions
 
 
 def _kitti(folder: Path, shape: tuple[int, int], benchmarks: list[str] | None = None) -> Path:

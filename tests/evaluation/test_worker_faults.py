@@ -299,7 +299,7 @@ def test_a_hub_repo_gone_from_the_hub_is_refused(tmp_path: Path, monkeypatch: py
     from huggingface_hub.errors import RepositoryNotFoundError
 
     from evaluation.worker import fetch_adapter
-    from tests.evaluation_run.test_worker import _job, claimed
+    from tests.evaluation.test_worker import _job, claimed
 
     def gone(**kwargs: object) -> str:
         request = httpx.Request("GET", "https://huggingface.co/api/models/alice/lora")

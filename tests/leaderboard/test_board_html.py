@@ -7,7 +7,7 @@ import re
 import pytest
 
 from leaderboard import board_html, tables
-from tests.leaderboard_views import frame, measured_row, reported_results
+from tests.leaderboard.frames import frame, measured_row, reported_results
 
 
 def _groups(html: str) -> list[str]:

@@ -23,7 +23,7 @@ DEADLINE_S = 40
 
 def _spawn(url: str, worker_id: str, stop: Path, seed: int, env: dict[str, str], seconds: float,
            go: Path | None = None) -> subprocess.Popen:  # fmt: skip
-    argv = [sys.executable, "-m", "tests.evaluation_run.chaos_worker", url, worker_id, str(stop), str(seed),
+    argv = [sys.executable, "-m", "tests.evaluation.chaos_worker", url, worker_id, str(stop), str(seed),
             str(seconds), *([str(go)] if go else [])]  # fmt: skip
     return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 

@@ -1,7 +1,7 @@
 """A worker process for the chaos test: the real ``evaluation.worker.Worker`` loop and the real SQLite store, with a
 stub scorer (sleeps, then returns a valid result, refuses the submission or fails as the host).
 
-    python -m tests.evaluation_run.chaos_worker DATABASE_URL WORKER_ID STOP_FILE SEED SECONDS [GO_FILE]
+    python -m tests.evaluation.chaos_worker DATABASE_URL WORKER_ID STOP_FILE SEED SECONDS [GO_FILE]
 
 Settings (lease, attempts) come from the environment, as for ``python -m evaluation.worker``. Prints ``ready`` once
 imported; with GO_FILE it then waits for that file (a warm spare that replaces a killed worker at once). Scoring a

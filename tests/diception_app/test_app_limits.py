@@ -108,7 +108,7 @@ def test_odd_submission_keys_are_unknown_adapters(tmp_path, value):
 
 
 def make_adapter(pipe, folder: Path, *, seed: int) -> Path:
-    """A random (non-zero) LoRA in the ADAPTER_FORMAT.md layout (as tests/core/test_lora.py makes them)."""
+    """A random (non-zero) LoRA in the ADAPTER_FORMAT.md layout (as tests/diception_core/test_lora.py makes them)."""
     import torch
     from peft import LoraConfig
 

@@ -23,7 +23,7 @@ from evaluation.results import comparable, read_result
 from evaluation.runner import SyntheticOptions, resolve_benchmarks, run_evaluation
 from leaderboard import verify
 from leaderboard.store import Store
-from tests.evaluation_run.test_runner import _prepared_depth_split, _write_exact_predictions
+from tests.evaluation.test_runner import _prepared_depth_split, _write_exact_predictions
 
 SYNTHETIC = SyntheticOptions(samples=4, size=64)
 MEAN_METRICS = {"miou_1pt", "miou_2pt", "miou_3pt", "miou_5pt", "miou_9pt", "noc85", "noc90", "absrel", "delta1"}

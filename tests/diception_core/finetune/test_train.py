@@ -27,6 +27,7 @@ from diception_core.finetune.train import (
     push_to_hub,
 )
 from diception_core.pipeline import DiceptionPipeline
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +237,7 @@ def test_two_processes_train_one_adapter(
         "--lr", "1e-2", "--val-split", "0", "--checkpoint-every", "2",
     ]
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(command, env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+    run = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-4000:]
     state = json.loads((out / "checkpoints" / "step-0000002" / "training_state.json").read_text(encoding="utf-8"))

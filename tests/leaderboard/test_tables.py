@@ -12,7 +12,7 @@ import pytest
 from diception_spec.metrics import METRICS
 from leaderboard import tables
 from leaderboard.tables import TIE_MARK, ViewFilters, parse_share_query, share_query, task_table
-from tests.leaderboard_views import frame, measured_row, reported_models, reported_results
+from tests.leaderboard.frames import frame, measured_row, reported_models, reported_results
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from leaderboard.settings import Settings
 from leaderboard.store import QuotaExceeded, Store
 from leaderboard.submit import SubmissionForm, SubmitConfig, submit_adapter
 from tests.fuzzing import assert_public
-from tests.leaderboard_views.test_validation import BASE_ID, BASE_REV, TINY, make_adapter
+from tests.leaderboard.test_validation import BASE_ID, BASE_REV, TINY, make_adapter
 
 TOKEN = "admin-token"
 

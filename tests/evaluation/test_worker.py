@@ -170,7 +170,7 @@ def test_lease_keeper_stops(tmp_path) -> None:
 
 
 def _make_adapter(pipe, folder: Path) -> Path:
-    """A random non-zero LoRA in the adapter folder layout (the pattern of tests/core/test_lora.py)."""
+    """A random non-zero LoRA in the adapter folder layout (the pattern of tests/diception_core/test_lora.py)."""
     name = "worker_test"
     pipe.transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v"]),
                                  adapter_name=name)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.harness import RunningApp, running_app
+from tests.diception_app.harness import RunningApp, running_app
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from diception_spec.benchmarks import SA23_DATASETS
 from leaderboard import validation as v
 from leaderboard import verify
 from leaderboard.schema import RESULT_COLUMNS, SAMPLE_COLUMNS
-from tests.leaderboard_views.test_validation import KW, make_adapter
+from tests.leaderboard.test_validation import KW, make_adapter
 
 SA_JOB = {"task": "point_segmentation", "benchmark": "sa23", "version": "1", "data_revision": "sam-resample-seed0",
           "protocol": "sam-center-click-positive-only", "members": ["PPDLS", "GTEA"], "n_items": 10}

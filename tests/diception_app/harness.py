@@ -1,8 +1,8 @@
 """The browser test harness: start ``python app.py`` on a free port, drive Debian's chromium through Playwright.
 
-Shared by the browser tests (``test_browser.py``), the README screenshots (``python -m tests.app.screenshots``) and
-the app benchmark (``speed/bench_app.py``). Chromium is launched with the flags ENVIRONMENT.md lists; never
-``playwright install``.
+Shared by the browser tests (``test_browser.py``), the README screenshots
+(``python -m tests.diception_app.screenshots``) and the app benchmark (``speed/bench_app.py``). Chromium is launched
+with the flags ENVIRONMENT.md lists; never ``playwright install``.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app import harness
-from tests.app.harness import EXAMPLES, PHONE, click_pixel, open_tab, upload, wait_for_points, wait_for_text
+from tests.diception_app import harness
+from tests.diception_app.harness import EXAMPLES, PHONE, click_pixel, open_tab, upload, wait_for_points, wait_for_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -23,8 +23,8 @@ from leaderboard.prediction_files import PredictionsRefused
 from leaderboard.submit import SubmissionError, check_hub_reference, fetch_hub_adapter
 from leaderboard.validation import AdapterRefused
 from tests.fuzzing import FUZZ, assert_public, hostile_json_text, value_or_refusal
-from tests.leaderboard_views.test_prediction_files import write_predictions, zip_tree
-from tests.leaderboard_views.test_validation import KW, make_adapter, zip_folder
+from tests.leaderboard.test_prediction_files import write_predictions, zip_tree
+from tests.leaderboard.test_validation import KW, make_adapter, zip_folder
 
 DEEP = '{"a":' + "[" * 10**5 + "]" * 10**5 + "}"
 

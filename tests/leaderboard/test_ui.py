@@ -16,8 +16,8 @@ from leaderboard import submit, tables, ui
 from leaderboard.schema import SUBMISSION_COLUMNS
 from leaderboard.submit import SubmissionForm, SubmitConfig
 from leaderboard.tables import ViewFilters
-from tests.leaderboard_views import measured_row, reported_models, reported_results
-from tests.leaderboard_views.test_validation import BASE_ID, BASE_REV, TINY, make_adapter
+from tests.leaderboard.frames import measured_row, reported_models, reported_results
+from tests.leaderboard.test_validation import BASE_ID, BASE_REV, TINY, make_adapter
 
 
 class DuplicateSubmission(Refused):

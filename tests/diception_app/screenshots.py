@@ -1,6 +1,6 @@
 """The README's screenshots, made by the browser test harness from a fresh ``python app.py --model tiny``.
 
-    python -m tests.app.screenshots [--out docs/screenshots]
+    python -m tests.diception_app.screenshots [--out docs/screenshots]
 
 Writes ``point_segmentation.png`` (markers and a result), ``depth.png`` (the coloured depth and its colour bar),
 ``leaderboard.png`` (the first screen at 1366 x 768), ``heatmap.png`` (depth, models x datasets) and ``detail.png`` (a
@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.app import harness
+from tests.diception_app import harness
 
 logger = logging.getLogger("screenshots")
 DEFAULT_OUT = harness.REPO_ROOT / "docs" / "screenshots"

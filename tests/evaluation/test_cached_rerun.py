@@ -51,7 +51,7 @@ def test_build_predictor_defers_the_weights(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_an_adapter_is_named_and_typed_before_the_weights_load(fresh_tiny_pipe, tiny_model_dir: Path,
                                                                tmp_path: Path) -> None:  # fmt: skip
-    from tests.evaluation_run.test_worker import _make_adapter
+    from tests.evaluation.test_worker import _make_adapter
 
     adapter = _make_adapter(fresh_tiny_pipe, tmp_path / "my-adapter")
     deferred = DiceptionPredictor(DeferredPipeline(tiny_model_dir, device="cpu"), adapter=adapter)

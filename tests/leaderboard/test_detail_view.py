@@ -20,8 +20,8 @@ from PIL import Image
 from leaderboard import board_html, detail_html, tables, ui, verify
 from leaderboard.schema import SAMPLE_COLUMNS
 from leaderboard.tables import ViewFilters
-from tests.leaderboard_views import reported_models, reported_results
-from tests.leaderboard_views.test_verify import frame, result_row, run_summary, samples_frame
+from tests.leaderboard.frames import reported_models, reported_results
+from tests.leaderboard.test_verify import frame, result_row, run_summary, samples_frame
 
 SYN_JOB = {"task": "point_segmentation", "benchmark": "synthetic", "version": "1", "data_revision": "procedural-v1",
            "protocol": "sam-center-click-positive-only", "n_items": 2}
