@@ -42,7 +42,7 @@ def _format_tiers(tiers: Any) -> str:
 
 def write_registry(out: TextIO, task: str | None = None, ranked_only: bool = False) -> None:
     """The registry as readable text, grouped by task."""
-    from evaluation.benchmarks import list_benchmarks
+    from diception_spec.benchmarks import list_benchmarks
 
     current = None
     for spec in list_benchmarks(task, ranked_only=ranked_only):
@@ -84,7 +84,7 @@ def write_registry(out: TextIO, task: str | None = None, ranked_only: bool = Fal
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from evaluation.benchmarks import list_benchmarks
+    from diception_spec.benchmarks import list_benchmarks
 
     if args.json:
         specs = [s.to_dict() for s in list_benchmarks(args.task, ranked_only=args.ranked_only)]

@@ -1,8 +1,8 @@
 """Benchmarks as the evaluation needs them: the registry of ``diception_spec.benchmarks`` plus what takes numpy or
 data on disk (KITTI's benchmark crop, the Eigen evaluation crops, valid-depth masks, user splits).
 
-Every spec, id, tier and protocol comes from ``diception_spec.benchmarks``; the names are re-exported here so
-``evaluation.benchmarks.get_benchmark`` and friends keep working.
+Every spec, id, tier and protocol is ``diception_spec.benchmarks``' (import them from there); this module only adds
+the rules that need arrays or files.
 """
 
 from __future__ import annotations
@@ -16,48 +16,19 @@ from typing import Any
 import numpy as np
 
 from diception_spec.benchmarks import (
-    BENCHMARKS,
     KB_CROP_SIZE,
     OWN_SPLIT_LABEL,
-    SA23_DATASETS,
-    SA23_ROWS,
     TASK_SCORING_DEFAULTS,
-    TIER_SIZES,
-    TIERS,
     USER_SPLIT_PREFIX,
     BenchmarkSpec,
     DataSource,
     DepthRules,
-    NormalRules,
-    UnknownBenchmarkError,
-    get_benchmark,
-    list_benchmarks,
-    select_tier,
 )
 from diception_spec.metrics import METRICS
 from diception_spec.protocols import PROTOCOLS
 from diception_spec.tasks import Task
 
-__all__ = [
-    "BENCHMARKS",
-    "BenchmarkSpec",
-    "DataSource",
-    "DepthRules",
-    "NormalRules",
-    "OWN_SPLIT_LABEL",
-    "SA23_DATASETS",
-    "SA23_ROWS",
-    "TIERS",
-    "TIER_SIZES",
-    "UnknownBenchmarkError",
-    "depth_valid_mask",
-    "eval_crop_mask",
-    "get_benchmark",
-    "kb_crop_box",
-    "list_benchmarks",
-    "select_tier",
-    "user_split",
-]
+__all__ = ["depth_valid_mask", "eval_crop_mask", "kb_crop_box", "user_split"]
 
 # --------------------------------------------------------------------------------------------------------------------
 # Depth rules

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from diception_spec.benchmarks import get_benchmark
 from diception_spec.normals import NormalFrame, convert_normal_frame
 from diception_spec.tasks import Task
 from evaluation.data.converters import (
@@ -353,15 +354,8 @@ def find_recipe(name: str, task: str | Task | None = None) -> Recipe:
 def _spec_facts(task: Task, name: str) -> dict[str, Any]:
     """Version and normal frame from the benchmark registry when it knows this benchmark (optional)."""
     try:
-        from evaluation import benchmarks
-    except ImportError:
-        return {}
-    getter = getattr(benchmarks, "get_benchmark", None) or getattr(benchmarks, "get", None)
-    if getter is None:
-        return {}
-    try:
-        spec = getter(task.value, name)
-    except (KeyError, ValueError, TypeError):
+        spec = get_benchmark(task.value, name)
+    except (KeyError, ValueError):
         return {}
     facts = {}
     for attribute in ("version", "spec_version"):

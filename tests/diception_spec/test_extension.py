@@ -29,10 +29,16 @@ def toy() -> Iterator[BenchmarkSpec]:
 
 
 def test_the_evaluation_registry_lists_it(toy: BenchmarkSpec) -> None:
-    from evaluation.benchmarks import get_benchmark, list_benchmarks
+    import io
+
+    from diception_spec.benchmarks import get_benchmark, list_benchmarks
+    from evaluation.__main__ import write_registry
 
     assert get_benchmark("toy_depth") is toy
     assert toy in list_benchmarks("depth", ranked_only=True)
+    listing = io.StringIO()
+    write_registry(listing, "depth", False)  # what `python -m evaluation list` prints
+    assert "toy_depth  (v1, data v1)" in listing.getvalue()
 
 
 def test_the_leaderboard_shows_it_as_a_column_with_its_direction(toy: BenchmarkSpec) -> None:
@@ -58,7 +64,7 @@ def test_prediction_files_may_name_it(toy: BenchmarkSpec, tmp_path: Path) -> Non
 
 
 def test_it_is_gone_after_the_block() -> None:
-    from evaluation.benchmarks import UnknownBenchmarkError, get_benchmark
+    from diception_spec.benchmarks import UnknownBenchmarkError, get_benchmark
 
     with pytest.raises(UnknownBenchmarkError):
         get_benchmark("toy_depth")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO_ROOT
-from tests.evaluation.test_benchmarks import SA23
+from tests.diception_spec.test_benchmarks import SA23
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -233,7 +233,7 @@ def test_cli_refuses_bad_options(tmp_path) -> None:
 
 
 def test_an_aggregate_is_the_unweighted_mean_of_its_members(tmp_path) -> None:
-    from evaluation.benchmarks import get_benchmark
+    from diception_spec.benchmarks import get_benchmark
     from evaluation.runner import BenchmarkJob, _SyntheticSource
 
     sa23 = get_benchmark("point_segmentation", "sa23")
