@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from diception_spec.environment import env_int, env_number
+
 DEFAULT_MODEL = "./diception-model"
 DEFAULT_SAM_MODEL = "facebook/sam-vit-huge"
 DEFAULT_DEPTH_ANYTHING_MODEL = "depth-anything/Depth-Anything-V2-Large-hf"
@@ -58,26 +60,6 @@ class AppSettings:
         return dataclasses.replace(self, **changes)
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    value = _number(env, name, default, minimum)
-    if not float(value).is_integer():  # also refuses inf and nan
-        raise ValueError(f"{name} must be a whole number, got {value}")
-    return int(value)
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> AppSettings:
     """Settings from ``env`` (default: ``os.environ``); bad values raise ``ValueError`` naming the variable."""
     env = os.environ if env is None else env
@@ -88,11 +70,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> AppSettings:
         adapters_dir=Path(env.get("DICEPTION_ADAPTERS_DIR", "").strip() or "adapters"),
         sam_model=env.get("DICEPTION_SAM_MODEL", "").strip() or DEFAULT_SAM_MODEL,
         depth_anything_model=env.get("DICEPTION_DEPTH_ANYTHING_MODEL", "").strip() or DEFAULT_DEPTH_ANYTHING_MODEL,
-        max_loaded_adapters=_integer(env, "DICEPTION_MAX_ADAPTERS", 4, 1),
-        concurrency_limit=_integer(env, "DICEPTION_CONCURRENCY", 8, 1),
-        max_batch_size=_integer(env, "DICEPTION_MAX_BATCH", 8, 1),
-        max_queue=_integer(env, "DICEPTION_MAX_QUEUE", 32, 1),
-        gpu_seconds_per_step=_number(env, "DICEPTION_GPU_SECONDS_PER_STEP", 0.35, 0.0),
-        gpu_base_seconds=_number(env, "DICEPTION_GPU_BASE_SECONDS", 15.0, 0.0),
+        max_loaded_adapters=env_int(env, "DICEPTION_MAX_ADAPTERS", 4, minimum=1),
+        concurrency_limit=env_int(env, "DICEPTION_CONCURRENCY", 8, minimum=1),
+        max_batch_size=env_int(env, "DICEPTION_MAX_BATCH", 8, minimum=1),
+        max_queue=env_int(env, "DICEPTION_MAX_QUEUE", 32, minimum=1),
+        gpu_seconds_per_step=env_number(env, "DICEPTION_GPU_SECONDS_PER_STEP", 0.35, minimum=0.0),
+        gpu_base_seconds=env_number(env, "DICEPTION_GPU_BASE_SECONDS", 15.0, minimum=0.0),
         zero_gpu=bool(env.get("SPACES_ZERO_GPU", "").strip()),
     )

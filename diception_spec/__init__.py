@@ -18,7 +18,8 @@ a module copies a set of these ids). The human-readable source these modules imp
 - ``results``: the result JSON schema, its one version, ``validate_result`` and ``comparable``; the bounds of a run's
   thumbnails.
 - ``errors`` (``Refused``: the input is at fault) and ``json_input`` (the strict reader of JSON users write).
-- ``registry``: the small registry class behind metrics and benchmarks.
+- ``registry``: the small registry class behind metrics and benchmarks; ``environment``: the one parser of settings
+  read from environment variables.
 
 Importing any of it pulls in neither torch nor numpy (numpy is imported inside the few functions that compute).
 """

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from diception_spec.benchmarks import TIERS
+from diception_spec.environment import env_int, env_number
 
 DEFAULT_SQLITE_PATH = Path("data") / "leaderboard.db"
 DEFAULT_SUBMISSIONS_DIR = Path("data") / "submissions"
@@ -55,32 +56,6 @@ class Settings:
         return f"sqlite:///{Path(self.sqlite_path).expanduser().resolve()}"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (default ``os.environ``); a bad value raises ``ValueError`` naming the variable."""
     env = os.environ if env is None else env
@@ -90,15 +65,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         database_url=env.get("DATABASE_URL", "").strip() or None,
         sqlite_path=Path(env.get("DICEPTION_LEADERBOARD_DB", "").strip() or DEFAULT_SQLITE_PATH),
-        daily_quota=_int(env, "DICEPTION_DAILY_QUOTA", 5, minimum=0),
-        max_attempts=_int(env, "DICEPTION_MAX_ATTEMPTS", 3, minimum=1),
-        lease_seconds=_float(env, "DICEPTION_LEASE_SECONDS", 600.0),
-        default_job_seconds=_float(env, "DICEPTION_DEFAULT_JOB_SECONDS", 900.0),
+        daily_quota=env_int(env, "DICEPTION_DAILY_QUOTA", 5, minimum=0),
+        max_attempts=env_int(env, "DICEPTION_MAX_ATTEMPTS", 3, minimum=1),
+        lease_seconds=env_number(env, "DICEPTION_LEASE_SECONDS", 600.0, minimum=0.0, above=True),
+        default_job_seconds=env_number(env, "DICEPTION_DEFAULT_JOB_SECONDS", 900.0, minimum=0.0, above=True),
         default_tier=tier,
-        sqlite_busy_timeout_s=_float(env, "DICEPTION_SQLITE_BUSY_TIMEOUT_S", 30.0),
+        sqlite_busy_timeout_s=env_number(env, "DICEPTION_SQLITE_BUSY_TIMEOUT_S", 30.0, minimum=0.0, above=True),
         admin_token=env.get("DICEPTION_ADMIN_TOKEN") or None,
         backup_repo=env.get("DICEPTION_BACKUP_REPO", "").strip() or None,
-        backup_interval_s=_float(env, "DICEPTION_BACKUP_INTERVAL_S", 600.0),
+        backup_interval_s=env_number(env, "DICEPTION_BACKUP_INTERVAL_S", 600.0, minimum=0.0, above=True),
         hf_token=env.get("HF_TOKEN") or None,
         submissions_dir=Path(env.get("DICEPTION_SUBMISSIONS_DIR", "").strip() or DEFAULT_SUBMISSIONS_DIR),
     )

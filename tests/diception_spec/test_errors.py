@@ -31,3 +31,4 @@ def test_long_text_is_cut() -> None:
 
 def test_refused_is_a_value_error() -> None:
     assert issubclass(Refused, ValueError)
+
