@@ -28,14 +28,11 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,32 +40,24 @@ EXAMPLE = REPO / "assets" / "examples" / "street.jpg"
 PHOTO_SIZE = (2250, 1500)  # the issue's photo: clicks on it must show their marker within 0.3 s
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _harness():
+    """The browser test harness (tests/diception_app/harness.py): starting the app, chromium, page helpers."""
+    if str(REPO) not in sys.path:  # run as a script
+        sys.path.insert(0, str(REPO))
+    from tests.diception_app import harness
+
+    return harness
 
 
-def wait_served(url: str, process: subprocess.Popen, start: float, timeout_s: float = 120.0) -> float:
-    while time.perf_counter() - start < timeout_s:
-        if process.poll() is not None:
-            raise RuntimeError(f"app exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter() - start
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the app was not served in time")
+def wait_served(url: str, process: subprocess.Popen, start: float, log: Path, timeout_s: float = 120.0) -> float:
+    """Seconds from ``start`` (the process start) until ``url`` is served (the harness's wait)."""
+    _harness().wait_until_served(url, process, timeout_s, log)
+    return time.perf_counter() - start
 
 
 def open_browser():
     """Chromium started before the app (a user's browser is already open); None without chromium / playwright."""
-    if str(REPO) not in sys.path:  # run as a script: the browser test harness lives in tests/diception_app
-        sys.path.insert(0, str(REPO))
-    from tests.diception_app import harness
-
+    harness = _harness()
     if not harness.CHROMIUM.exists():
         return None, None
     try:
@@ -241,14 +230,14 @@ def bench_throughput(env: dict[str, str], work: Path, requests_per_client: int) 
                 "concurrent_without_batching": {"DICEPTION_CONCURRENCY": "8", "DICEPTION_MAX_BATCH": "1"},
                 "concurrent_with_batching": {"DICEPTION_CONCURRENCY": "8", "DICEPTION_MAX_BATCH": "8"}}
     for name, extra in variants.items():
-        port = free_port()
+        port = _harness().free_port()
         url = f"http://127.0.0.1:{port}/"
         log = work / f"app-{name}.log"
         with open(log, "w") as handle:
             process = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--port", str(port)], cwd=REPO,
                                        env={**env, **extra}, stdout=handle, stderr=subprocess.STDOUT)
         try:
-            wait_served(url, process, time.perf_counter())
+            wait_served(url, process, time.perf_counter(), log)
             from gradio_client import Client, handle_file
 
             Client(url, verbose=False).predict(handle_file(str(EXAMPLE)), steps=1, guidance=1.0,
@@ -284,7 +273,7 @@ def main() -> None:
         print(json.dumps({"throughput": result, **common,
                           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}, indent=2))
         return
-    port = free_port()
+    port = _harness().free_port()
     url = f"http://127.0.0.1:{port}/"
     log = work / "app.log"
     playwright, browser = open_browser()
@@ -293,7 +282,7 @@ def main() -> None:
         process = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--port", str(port)], cwd=REPO,
                                    env=env, stdout=handle, stderr=subprocess.STDOUT)
     try:
-        served = wait_served(url, process, start)
+        served = wait_served(url, process, start, log)
         timings = browser_timings(browser, url, start, work)
         ready = model_ready_seconds(log, start_wall)
         latency = timed_runs(url, args.runs)
