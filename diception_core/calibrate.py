@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from diception_spec.metrics import mask_iou
+from diception_spec.scoring import angular_error_deg, mask_iou
 from diception_spec.tasks import Task
 
 from .decoders import convert_normal_frame, decode_normals
@@ -98,8 +98,8 @@ def calibrate_normal_frame(pipe: DiceptionPipeline, folder: str | Path, gt_frame
         for frame in errors:
             # Hypothesis: the model's output is in ``frame``; express it in the ground truth's frame and compare.
             pred = convert_normal_frame(as_output, frame, gt_frame)
-            cos = np.clip((pred * gt).sum(-1), -1.0, 1.0)
-            errors[frame].append(float(np.degrees(np.arccos(cos))[valid].mean()))
+            if valid.any():
+                errors[frame].append(float(angular_error_deg(pred, gt, valid).mean()))
     means = {frame: float(np.mean(v)) if v else float("nan") for frame, v in errors.items()}
     finite = {k: v for k, v in means.items() if np.isfinite(v)}
     best = min(finite, key=lambda k: finite[k]) if finite else None

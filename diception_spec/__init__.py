@@ -6,7 +6,8 @@ a module copies a set of these ids). The human-readable source these modules imp
 ``../shared/reference/IDS.md`` (ids), ``PROTOCOLS.md`` (protocols), ``ADAPTER_FORMAT.md`` (adapters).
 
 - ``tasks``: the six tasks (``Task``), their labels, prompts and output encodings; COCO categories; ``MAX_POINTS``.
-- ``metrics``: metric ids with units, directions and column headers; each task's main metric; ``mask_iou``.
+- ``metrics``: metric ids with units, directions and column headers; each task's main metric.
+- ``scoring``: the rules every part computes alike: mask IoU, depth alignment, AbsRel, angular error (numpy).
 - ``protocols``: evaluation protocols (what each is, which tasks, ranked or not); ``stable_seed``.
 - ``benchmarks``: benchmark specs and their registry (SA-23, depth, normals, COCO, the smoke benchmark), tiers,
   column order, which ids are ranked, the size a prediction file must have.
@@ -21,5 +22,5 @@ a module copies a set of these ids). The human-readable source these modules imp
 - ``registry``: the small registry class behind metrics and benchmarks; ``environment``: the one parser of settings
   read from environment variables.
 
-Importing any of it pulls in neither torch nor numpy (numpy is imported inside the few functions that compute).
+Importing any of it pulls in neither torch nor numpy (numpy is imported inside the functions that compute).
 """

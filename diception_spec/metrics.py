@@ -1,10 +1,9 @@
-"""Metric ids, their units, directions and human labels (``../shared/reference/IDS.md``, "Metrics and units"), and
-the one implementation of the mask IoU rule.
+"""Metric ids, their units, directions and human labels (``../shared/reference/IDS.md``, "Metrics and units").
 
 A metric id is the key of :data:`METRICS`; everything that stores, ranks or shows a score reads its unit, its
 direction (``higher_is_better``) and its label from here. The formulas themselves live where they are computed
-(``evaluation.metrics``), except :func:`mask_iou`, which the evaluation, the calibration and the fine-tuner's
-validation all use, so that they agree on every edge case.
+(``evaluation.metrics``) on the shared rules of ``diception_spec.scoring`` (IoU, alignment, AbsRel, angular error),
+which the calibration and the fine-tuner's validation use too.
 
 To add a metric: one :func:`register_metric` call below (or at runtime, e.g. in a test); the benchmark registry's
 consistency check, the leaderboard's columns and headers and the result validation follow.
@@ -15,13 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
 
 from diception_spec.registry import Registry
 from diception_spec.tasks import Task
-
-if TYPE_CHECKING:  # numpy only where a mask is scored, never at import
-    import numpy as np
 
 # Units as the sources print them; the short symbol is what a column header shows.
 UNIT_SYMBOLS: Mapping[str, str] = MappingProxyType(
@@ -122,33 +117,3 @@ TASK_MAIN_METRICS: Mapping[Task, tuple[str, ...]] = MappingProxyType(
         Task.SEMANTIC_SEGMENTATION: ("instance_ap", "ap"),
     }
 )
-
-
-def mask_iou(pred: np.ndarray | Any, gt: np.ndarray | Any) -> Any:
-    """Intersection over union of binary masks, ``|P ∩ G| / |P ∪ G|``, a fraction in [0, 1]; higher is better.
-
-    ``pred`` and ``gt`` are boolean arrays (numpy, or anything ``numpy.asarray`` takes) of one shape ``[..., H, W]``;
-    the result is a float for one mask pair, a float64 array of shape ``[...]`` for stacks.
-
-    The one answer for empty masks: two empty masks agree completely, IoU 1; an empty ground truth with a non-empty
-    prediction gives 0 (the union is the prediction). PROTOCOLS.md's formula leaves 0/0 open; benchmarks never hold
-    an empty ground-truth mask (the prepared format drops them), so this only decides cases like a fine-tuning
-    validation image without the object.
-
-    Raises ``ValueError`` on non-boolean input, a shape mismatch or fewer than two dimensions.
-    """
-    import numpy as np
-
-    p, g = np.asarray(pred), np.asarray(gt)
-    for name, array in (("pred", p), ("gt", g)):
-        if array.dtype != np.bool_:
-            raise ValueError(f"{name}: expected a boolean mask, got dtype {array.dtype}")
-        if array.ndim < 2:
-            raise ValueError(f"{name}: expected masks of shape [..., H, W], got {array.shape}")
-    if p.shape != g.shape:
-        raise ValueError(f"shape mismatch: pred {p.shape}, gt {g.shape}")
-    axes = (-2, -1)
-    inter = np.count_nonzero(p & g, axis=axes).astype(np.float64)
-    union = np.count_nonzero(p | g, axis=axes).astype(np.float64)
-    ious = np.divide(inter, union, out=np.ones_like(union), where=union > 0)
-    return float(ious) if ious.ndim == 0 else ious

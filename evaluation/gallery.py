@@ -43,10 +43,11 @@ from PIL import Image
 
 from diception_core.visualize import colorize_depth, draw_points, mask_overlay, normals_to_image
 from diception_spec.benchmarks import USER_SPLIT_PREFIX
-from diception_spec.metrics import METRICS, mask_iou
+from diception_spec.metrics import METRICS
 from diception_spec.normals import CANONICAL_FRAME, convert_normal_frame
 from diception_spec.protocols import get_protocol
 from diception_spec.results import THUMBNAIL_MAX_BYTES, THUMBNAIL_MAX_SIDE, THUMBNAILS_PER_DATASET
+from diception_spec.scoring import mask_iou
 from diception_spec.tasks import Task
 
 logger = logging.getLogger(__name__)

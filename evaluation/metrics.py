@@ -29,7 +29,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from diception_spec.metrics import METRICS, MetricSpec, get_metric, mask_iou
+from diception_spec import scoring
+from diception_spec.metrics import METRICS, MetricSpec, get_metric
+from diception_spec.scoring import mask_iou
 
 __all__ = [
     "METRICS",
@@ -179,8 +181,6 @@ def noc(per_click_ious: Sequence[Sequence[float]] | torch.Tensor, threshold: flo
 # --------------------------------------------------------------------------------------------------------------------
 
 DepthSpace = Literal["depth", "disparity"]
-_DISPARITY_FLOOR = 1e-3
-_DEPTH_FLOOR = 1e-6
 
 
 def _depth_inputs(pred: Any, gt: Any, valid: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -193,21 +193,6 @@ def _depth_inputs(pred: Any, gt: Any, valid: Any) -> tuple[torch.Tensor, torch.T
     return pred_t, gt_t, valid_t
 
 
-def _fit_scale_shift(p: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Least squares ``argmin_{s,t} Σ (s·p + t − y)²`` on 1-D float64 vectors (centred closed form).
-
-    A constant ``p`` has no unique solution; it then gets ``s = 0, t = mean(y)``.
-    """
-    p_mean = p.mean()
-    y_mean = y.mean()
-    pc = p - p_mean
-    var = float((pc * pc).sum())
-    if var <= 0.0 or not math.isfinite(var):
-        return 0.0, float(y_mean)
-    s = float((pc * (y - y_mean)).sum()) / var
-    return s, float(y_mean) - s * float(p_mean)
-
-
 def align_depth_least_squares(
     pred: torch.Tensor,
     gt: torch.Tensor,
@@ -218,42 +203,15 @@ def align_depth_least_squares(
     max_depth: float | None = None,
     fit_max_side: int | None = None,
 ) -> torch.Tensor:
-    """Per-image least-squares scale-and-shift alignment of an affine-invariant prediction (``genpercept-affine``).
-
-    ``space="depth"``: ``[s, t] = argmin Σ_V (s·p + t − d)²`` and ``d̂ = s·p + t``.
-    ``space="disparity"``: ``D = 1/d``; fit ``s·p + t`` to ``D`` on ``V ∧ d > 0``; ``D̂ = max(s·p + t, 1e-3)``;
-    ``d̂ = 1/D̂``. Then ``d̂`` is clipped to ``[min_depth, max_depth]`` (either bound may be None) and finally
-    ``d̂ = max(d̂, 1e-6)``. Returns the aligned depth with ``pred``'s shape, in float64 (the fit runs in float64).
-
-    ``fit_max_side`` (ETH3D: 1024): ``s, t`` are fitted on a nearest-neighbour subsample whose longer side is at
-    most that, then applied to the full-resolution prediction, so the metrics stay at the ground truth's resolution.
-
-    Raises ``ValueError`` on shape mismatches, a non-bool ``valid``, an unknown ``space``, or an empty fit set.
-    """
+    """Per-image least-squares scale-and-shift alignment of an affine-invariant prediction (``genpercept-affine``):
+    ``diception_spec.scoring.align_depth_least_squares`` (formula, floors, clipping, ``fit_max_side``) on tensors.
+    Returns the aligned depth with ``pred``'s shape, float64. Raises as that function."""
     pred_t, gt_t, valid_t = _depth_inputs(pred, gt, valid)
-    if space not in ("depth", "disparity"):
-        raise ValueError(f"space: expected 'depth' or 'disparity', got {space!r}")
-    fit_pred, fit_gt, fit_valid = pred_t, gt_t, valid_t
-    if fit_max_side is not None and max(pred_t.shape[-2:]) > fit_max_side:
-        height, width = pred_t.shape[-2:]
-        scale = fit_max_side / max(height, width)
-        rows = (torch.arange(max(1, round(height * scale))) * height // max(1, round(height * scale)))
-        cols = (torch.arange(max(1, round(width * scale))) * width // max(1, round(width * scale)))
-        fit_pred, fit_gt, fit_valid = (a[..., rows, :][..., :, cols] for a in (pred_t, gt_t, valid_t))
-    fit_mask = fit_valid if space == "depth" else fit_valid & (fit_gt > 0)
-    if not bool(fit_mask.any()):
-        raise ValueError("valid: no valid pixels with gt > 0 to fit the alignment")
-    p = fit_pred[fit_mask].to(torch.float64)  # [N]
-    y = fit_gt[fit_mask].to(torch.float64)  # [N]
-    if space == "disparity":
-        y = 1.0 / y
-    s, t = _fit_scale_shift(p, y)
-    aligned = pred_t.to(torch.float64) * s + t  # [H, W], in the fitted space
-    if space == "disparity":
-        aligned = 1.0 / aligned.clamp_min(_DISPARITY_FLOOR)
-    if min_depth is not None or max_depth is not None:
-        aligned = aligned.clamp(min=min_depth, max=max_depth)
-    return aligned.clamp_min(_DEPTH_FLOOR)
+    aligned = scoring.align_depth_least_squares(
+        pred_t.cpu().numpy(), gt_t.cpu().numpy(), valid_t.cpu().numpy(), space, min_depth=min_depth,
+        max_depth=max_depth, fit_max_side=fit_max_side,
+    )
+    return torch.from_numpy(aligned)
 
 
 def _valid_vectors(pred: Any, gt: Any, valid: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -266,7 +224,7 @@ def _valid_vectors(pred: Any, gt: Any, valid: Any) -> tuple[torch.Tensor, torch.
 
 
 def _absrel_v(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    return ((p - g).abs() / g).mean()
+    return torch.tensor(scoring.absrel_of_vectors(p.numpy(), g.numpy()), dtype=torch.float64)
 
 
 def _delta_v(p: torch.Tensor, g: torch.Tensor, k: int) -> torch.Tensor:
@@ -354,8 +312,8 @@ def depth_anything_disparity_metrics(pred: torch.Tensor, gt: torch.Tensor, valid
         raise ValueError("valid: no valid pixels with gt > 0")
     p = pred_t[mask].to(torch.float64)
     target = 1.0 / gt_t[mask].to(torch.float64)
-    s, t = _fit_scale_shift(p, target)
-    aligned = (p * s + t).clamp_min(_DISPARITY_FLOOR)
+    s, t = scoring.fit_scale_shift(p.numpy(), target.numpy())
+    aligned = (p * s + t).clamp_min(scoring.DISPARITY_FLOOR)
     return _all_depth_metrics(aligned, target)
 
 
@@ -369,31 +327,12 @@ _WITHIN_IDS = tuple(f"within_{t:g}" for t in _WITHIN)  # the metric ids: within_
 
 
 def angular_error_deg(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per valid pixel, ``e = acos(clamp(<n̂, n>, −1, 1))`` in degrees; lower is better.
-
-    ``pred`` and ``gt`` are ``[..., 3]`` normals in the same frame (both are normalised to unit length here; a zero
-    prediction gets 90°); ``valid`` is ``[...]``. Returns a 1-D float64 tensor of the valid pixels' errors in
-    row-major order. Raises ``ValueError`` on shape mismatches, a last dimension other than 3, an empty ``valid``
-    or a zero-length ground-truth normal where valid.
-    """
-    pred_t = _float(pred, "pred")
-    gt_t = _float(gt, "gt")
-    valid_t = _bool_mask(valid, "valid")
-    _same_shape(pred=pred_t, gt=gt_t)
-    if pred_t.dim() < 1 or pred_t.shape[-1] != 3:
-        raise ValueError(f"pred: expected normals of shape [..., 3], got {tuple(pred_t.shape)}")
-    if tuple(valid_t.shape) != tuple(pred_t.shape[:-1]):
-        raise ValueError(f"shape mismatch: valid {tuple(valid_t.shape)} vs normals {tuple(pred_t.shape)}")
-    if not bool(valid_t.any()):
-        raise ValueError("valid: no valid pixels")
-    n_hat = pred_t[valid_t].to(torch.float64)  # [N, 3]
-    n = gt_t[valid_t].to(torch.float64)  # [N, 3]
-    gt_norm = n.norm(dim=-1)
-    if bool((gt_norm == 0).any()):
-        raise ValueError("gt: zero-length normal where valid is True")
-    pred_norm = n_hat.norm(dim=-1).clamp_min(1e-12)
-    cos = (n_hat * n).sum(dim=-1) / (pred_norm * gt_norm)
-    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+    """Per valid pixel, ``e = acos(clamp(<n̂, n>, −1, 1))`` in degrees, lower is better:
+    ``diception_spec.scoring.angular_error_deg`` on tensors (a 1-D float64 tensor in row-major order; a zero
+    prediction gets 90°). Raises as that function."""
+    pred_t, gt_t, valid_t = _float(pred, "pred"), _float(gt, "gt"), _bool_mask(valid, "valid")
+    errors = scoring.angular_error_deg(pred_t.cpu().numpy(), gt_t.cpu().numpy(), valid_t.cpu().numpy())
+    return torch.from_numpy(errors)
 
 
 def normal_metrics(errors: torch.Tensor) -> dict[str, float]:

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 import torch
 
-from diception_spec.metrics import mask_iou
 from diception_spec.protocols import PROTOCOLS, ProtocolSpec, get_protocol, stable_seed
+from diception_spec.scoring import mask_iou
 
 __all__ = [
     "PROTOCOLS",

@@ -54,8 +54,8 @@ import numpy as np
 import torch
 
 from diception_spec.benchmarks import BENCHMARKS, TIERS, BenchmarkSpec, get_benchmark
-from diception_spec.metrics import mask_iou
 from diception_spec.normals import CANONICAL_FRAME, convert_normal_frame
+from diception_spec.scoring import mask_iou
 from diception_spec.tasks import Task
 from evaluation.benchmarks import depth_valid_mask, kb_crop_box, user_split
 from evaluation.bootstrap import stratified_bootstrap

@@ -85,7 +85,7 @@ class _FixtureSource:
 
 def _scored_records(predictor: Any, source: Any, dataset: str) -> list[dict[str, Any]]:
     """Records as the runner leaves them under ``random-points``: the points and the item's metric value."""
-    from diception_spec.metrics import mask_iou
+    from diception_spec.scoring import mask_iou
     from evaluation.protocols import random_points
 
     records = []

@@ -53,7 +53,7 @@ from diception_spec.adapter_format import (
     NEW_TASK_ENCODINGS,
 )
 from diception_spec.benchmarks import USER_SPLIT_PREFIX, default_benchmarks
-from diception_spec.metrics import mask_iou
+from diception_spec.scoring import absrel, align_depth_least_squares, angular_error_deg, mask_iou
 from diception_spec.tasks import TASK_SPECS, Encoding, Task, task_prompt
 
 from ..decoders import decode_depth, decode_mask, decode_normals
@@ -336,25 +336,24 @@ class TimestepSampler:
 
 
 def aligned_absrel(pred_disparity: np.ndarray, target_disparity: np.ndarray, valid: np.ndarray) -> float:
-    """AbsRel after least-squares scale and shift alignment in disparity space (``genpercept-affine``, disparity):
-    ``a, b = argmin sum (a p + b - d)^2`` over valid pixels, then depth = 1 / max(a p + b, eps) vs 1 / d;
-    ``mean |z_pred - z| / z``. Lower is better; a fraction."""
-    mask = valid & (target_disparity > 0)
+    """AbsRel after least-squares scale-and-shift alignment in disparity space (``genpercept-affine``, disparity;
+    the evaluation's own rule, ``diception_spec.scoring``), on the valid pixels with a positive target. Lower is
+    better; a fraction; NaN with fewer than two such pixels."""
+    mask = np.asarray(valid, bool) & (target_disparity > 0)
     if mask.sum() < 2:
         return float("nan")
-    p, d = pred_disparity[mask].astype(np.float64), target_disparity[mask].astype(np.float64)
-    design = np.stack([p, np.ones_like(p)], axis=1)  # [M, 2]
-    (scale, shift), *_ = np.linalg.lstsq(design, d, rcond=None)
-    aligned = np.maximum(scale * p + shift, d.min() * 1e-3)
-    return float(np.mean(np.abs(1.0 / aligned - 1.0 / d) * d))
+    depth = np.where(mask, 1.0 / np.where(mask, target_disparity, 1.0), 0.0)  # [H, W] metres-like, 0 off the mask
+    aligned = align_depth_least_squares(pred_disparity, depth, mask, "disparity")
+    return absrel(aligned, depth, mask)
 
 
 def mean_angle_deg(pred: np.ndarray, target: np.ndarray, valid: np.ndarray) -> float:
-    """Mean angular error in degrees between unit normals over valid pixels (lower is better)."""
-    if not valid.any():
+    """Mean angular error in degrees over the valid pixels with a non-zero target (the evaluation's rule,
+    ``diception_spec.scoring``); lower is better; NaN without such a pixel."""
+    mask = np.asarray(valid, bool) & (np.linalg.norm(target, axis=-1) > 0)
+    if not mask.any():
         return float("nan")
-    cos = np.clip((pred[valid] * target[valid]).sum(axis=1), -1.0, 1.0)
-    return float(np.degrees(np.arccos(cos)).mean())
+    return float(angular_error_deg(pred, target, mask).mean())
 
 
 # ------------------------------------------------------------------------------------------------ the trainer

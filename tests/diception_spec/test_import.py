@@ -11,7 +11,7 @@ MODULES = [
     "diception_spec", "diception_spec.tasks", "diception_spec.metrics", "diception_spec.protocols",
     "diception_spec.benchmarks", "diception_spec.normals", "diception_spec.models", "diception_spec.adapter_format",
     "diception_spec.prediction_files", "diception_spec.results", "diception_spec.errors", "diception_spec.json_input",
-    "diception_spec.registry", "diception_spec.environment",
+    "diception_spec.registry", "diception_spec.environment", "diception_spec.scoring",
 ]  # fmt: skip
 
 
