@@ -63,7 +63,7 @@ TASK_SPECS: MappingProxyType[Task, TaskSpec] = MappingProxyType(
     {
         Task.DEPTH: TaskSpec(
             Task.DEPTH, "Depth", "[[image2depth]]", False, False, Encoding.DEPTH,
-            "Relative inverse depth (affine-invariant disparity); bright = near.",
+            "Relative inverse depth (affine-invariant disparity, 1 = near), shown red = near, blue = far.",
         ),
         Task.NORMAL: TaskSpec(
             Task.NORMAL, "Surface normals", "[[image2normal]]", False, False, Encoding.NORMAL,
