@@ -15,18 +15,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors.torch import load_file
 
-from diception_spec.adapter_format import (
-    CONFIG_FILE,
-    EMBEDDING_FILE,
-    MAX_RANK,
-    MAX_TASK_FILE_BYTES,
-    TASK_FILE,
-    WEIGHT_KEY_PREFIX,
-    WEIGHTS_FILE,
-    AdapterRefused,
-    AdapterTask,
-    parse_task_file,
-)
+from diception_spec import adapter_format as fmt
+from diception_spec.adapter_format import AdapterRefused, AdapterTask, parse_task_file
 from diception_spec.json_input import parse_json_object
 from diception_spec.tasks import Encoding, Task
 
@@ -39,13 +29,13 @@ if TYPE_CHECKING:
 def read_adapter_task(folder: str | Path) -> AdapterTask:
     """Parse and check an adapter folder's ``diception_task.json`` (``diception_spec.adapter_format``); an unusable
     file raises ``AdapterRefused`` naming it."""
-    path = Path(folder) / TASK_FILE
+    path = Path(folder) / fmt.TASK_FILE
     if not path.is_file():
-        raise AdapterRefused(f"{TASK_FILE}: missing in the adapter folder {Path(folder).name!r}; an adapter folder "
-                             "needs one (see ADAPTER_FORMAT.md)")
-    if path.stat().st_size > MAX_TASK_FILE_BYTES:
-        raise AdapterRefused(f"{TASK_FILE}: larger than {MAX_TASK_FILE_BYTES:,} bytes")
-    data = parse_json_object(path.read_bytes(), name=TASK_FILE, refusal=AdapterRefused)
+        raise AdapterRefused(f"{fmt.TASK_FILE}: missing in the adapter folder {Path(folder).name!r}; an adapter "
+                             "folder needs one (see ADAPTER_FORMAT.md)")
+    if path.stat().st_size > fmt.MAX_TASK_FILE_BYTES:
+        raise AdapterRefused(f"{fmt.TASK_FILE}: larger than {fmt.MAX_TASK_FILE_BYTES:,} bytes")
+    data = parse_json_object(path.read_bytes(), name=fmt.TASK_FILE, refusal=AdapterRefused)
     return parse_task_file(data)
 
 
@@ -65,25 +55,25 @@ def load_adapter(pipe: DiceptionPipeline, folder: str | Path, *, name: str | Non
     """Load an adapter folder onto the pipeline's transformer, make it active with ``scale``; return its name."""
     folder = Path(folder)
     info = read_adapter_task(folder)
-    for required in (CONFIG_FILE, WEIGHTS_FILE):
+    for required in (fmt.CONFIG_FILE, fmt.WEIGHTS_FILE):
         if not (folder / required).is_file():
             raise AdapterRefused(f"{required}: missing in the adapter folder {folder.name!r} (an adapter folder is "
                                  "written by peft's save_pretrained)")
-    config = parse_json_object((folder / CONFIG_FILE).read_bytes(), name=CONFIG_FILE, refusal=AdapterRefused)
+    config = parse_json_object((folder / fmt.CONFIG_FILE).read_bytes(), name=fmt.CONFIG_FILE, refusal=AdapterRefused)
     rank = config.get("r", 0)
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank > MAX_RANK:
-        raise AdapterRefused(f"{CONFIG_FILE}: LoRA rank {rank!r} must be a whole number of at most {MAX_RANK}")
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank > fmt.MAX_RANK:
+        raise AdapterRefused(f"{fmt.CONFIG_FILE}: LoRA rank {rank!r} must be a whole number of at most {fmt.MAX_RANK}")
     name = _sanitize(name or folder.name)
     if name in pipe.adapters:
         raise ValueError(f"name: adapter {name!r} is already loaded; unload it first or pick another name")
     pipe.transformer.load_lora_adapter(
-        str(folder), weight_name=WEIGHTS_FILE, prefix=WEIGHT_KEY_PREFIX, adapter_name=name,
+        str(folder), weight_name=fmt.WEIGHTS_FILE, prefix=fmt.WEIGHT_KEY_PREFIX, adapter_name=name,
     )
     prompt_key = None
     if info.new_task is not None:
         prompt_key = info.new_task.prompt
-        if (folder / EMBEDDING_FILE).is_file():
-            tensors = load_file(str(folder / EMBEDDING_FILE))
+        if (folder / fmt.EMBEDDING_FILE).is_file():
+            tensors = load_file(str(folder / fmt.EMBEDDING_FILE))
             embeds, pooled = tensors["prompt_embeds"], tensors["pooled_prompt_embeds"]  # [1, L, D], [1, P]
             prompt_key = f"<adapter:{name}> {info.new_task.prompt}"
             pipe.prompt_cache.add(prompt_key, embeds[0].to(torch.float32), pooled[0].to(torch.float32))
@@ -161,16 +151,16 @@ def write_adapter_folder(
     folder.mkdir(parents=True, exist_ok=True)
     config = transformer.peft_config[adapter_name]
     state = get_peft_model_state_dict(transformer, adapter_name=adapter_name)
-    tensors = {f"{WEIGHT_KEY_PREFIX}.{key}": value.detach().to("cpu", dtype).contiguous()
+    tensors = {f"{fmt.WEIGHT_KEY_PREFIX}.{key}": value.detach().to("cpu", dtype).contiguous()
                for key, value in state.items()}
-    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    save_file(tensors, str(folder / fmt.WEIGHTS_FILE), metadata={"format": "pt"})
     config.save_pretrained(str(folder))
-    (folder / TASK_FILE).write_text(json.dumps(task_info, indent=2) + "\n", encoding="utf-8")
+    (folder / fmt.TASK_FILE).write_text(json.dumps(task_info, indent=2) + "\n", encoding="utf-8")
     if task_embedding is not None:
         embeds, pooled = task_embedding
         save_file({"prompt_embeds": embeds.detach().cpu().float().contiguous(),
                    "pooled_prompt_embeds": pooled.detach().cpu().float().contiguous()},
-                  str(folder / EMBEDDING_FILE))
+                  str(folder / fmt.EMBEDDING_FILE))
     if model_card:
         (folder / "README.md").write_text(model_card, encoding="utf-8")
     read_adapter_task(folder)  # what we wrote must parse
