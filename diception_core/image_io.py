@@ -68,7 +68,10 @@ def _open(source: str | Path | bytes, max_pixels: int, name: str) -> Image.Image
         raise ImageInputError(f"{name}: the image is too large to decode safely (limit {limit} pixels)") from None
     except UnidentifiedImageError:
         raise ImageInputError(f"{name}: not an image file PIL can read (try PNG, JPEG or WebP)") from None
-    except OSError as err:
+    except ImageInputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - PIL's decoders raise OSError, ValueError, SyntaxError, EOFError, struct
+        # errors... on damaged bytes: every one of them is the file's fault, and the user must see a refusal
         raise ImageInputError(f"{name}: the image file is corrupt or truncated ({err}); re-export it") from None
     return pil
 
@@ -98,7 +101,7 @@ def _from_pil(pil: Image.Image, max_pixels: int, name: str) -> np.ndarray:
             background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
             pil = Image.alpha_composite(background, rgba)
         rgb = pil.convert("RGB")
-    except OSError as err:
+    except Exception as err:  # noqa: BLE001 - a damaged image fails in PIL in many ways; all are the file's fault
         raise ImageInputError(f"{name}: the image could not be decoded ({err})") from None
     return np.asarray(rgb, dtype=np.uint8).copy()
 

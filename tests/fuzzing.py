@@ -10,9 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-# A few seconds per test on a shared 2-core machine (FUZZ_EXAMPLES=600 for a deeper local run); no example database.
+# A few seconds per test on a shared 2-core machine (FUZZ_EXAMPLES=600 for a deeper local run); no example database;
+# derandomized, so a run is deterministic (FUZZ_RANDOM=1 explores new examples locally; pin what it finds with
+# @example).
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "50")), deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+                derandomize=not os.environ.get("FUZZ_RANDOM"), suppress_health_check=[HealthCheck.too_slow])
 
 # JSON-like values, nested a little.
 json_values = st.recursive(

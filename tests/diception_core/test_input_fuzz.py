@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -75,6 +75,9 @@ def _image_bytes(draw: st.DrawFn) -> bytes:
 
 @FUZZ
 @given(_image_bytes())
+@example(raw=b"\x89PNG\r\n\x1a\n\x00\x00\x00\x00IHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
+              b"\xde\x00\x00\x00\x0cIDATx\x9cc```\x00\x00\x00\x04\x00\x01\xf6\x178U\x00\x00\x00\x00IEND"
+              b"\xaeB`\x82")  # a zero-length IHDR: PIL raised a bare ValueError ("Truncated IHDR chunk")
 def test_fuzz_image_bytes(raw: bytes) -> None:
     value = value_or_refusal(lambda: load_rgb(raw, max_pixels=10_000), ImageInputError)
     if isinstance(value, np.ndarray):
