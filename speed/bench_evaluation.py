@@ -295,7 +295,8 @@ def bench_depth(n_maps: int) -> dict[str, Any]:
     import torch
     from PIL import Image
 
-    from evaluation.benchmarks import depth_valid_mask, get_benchmark
+    from diception_spec.benchmarks import get_benchmark
+    from evaluation.benchmarks import depth_valid_mask
     from evaluation.metrics import depth_metrics
 
     rules = get_benchmark("depth", "nyuv2").depth
@@ -335,8 +336,7 @@ def bench_depth(n_maps: int) -> dict[str, Any]:
 
 def project_gpu_hours(seconds_low: float, seconds_high: float) -> dict[str, Any]:
     """Predictions per tier and protocol x seconds per prediction; estimates, not measurements."""
-    from diception_spec.benchmarks import TIERS
-    from evaluation.benchmarks import list_benchmarks
+    from diception_spec.benchmarks import TIERS, list_benchmarks
 
     sa23 = next(s for s in list_benchmarks("point_segmentation") if s.id == "sa23")
     members = [s for s in list_benchmarks("point_segmentation") if s.id in sa23.members]
