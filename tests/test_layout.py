@@ -127,3 +127,29 @@ def test_the_tests_mirror_the_packages() -> None:
     strays = [str(p.relative_to(tests)) for p in folders if not (REPO_ROOT / p.relative_to(tests)).is_dir()]
     assert strays == []
     assert {p.name for p in tests.iterdir() if p.is_dir()} - {"artifacts", "__pycache__"} == set(PACKAGES)
+
+
+def test_every_first_party_import_resolves() -> None:
+    """Every ``from <our module> import name`` in the tree names something that exists, function-level imports and
+    the speed scripts included (they run rarely, so a rename would otherwise break them silently)."""
+    import importlib
+
+    ours = (*PACKAGES, "speed", "tests")
+    files = [REPO_ROOT / "app.py", *(p for name in ours for p in (REPO_ROOT / name).rglob("*.py"))]
+    missing = []
+    for path in files:
+        if "artifacts" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if node.module.split(".")[0] not in ours:
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if alias.name != "*" and not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.module}.{alias.name}")
+    assert missing == []
