@@ -38,6 +38,13 @@ def save_small(png: bytes, path: Path) -> int:
     return size
 
 
+def first_screen(page, path: Path) -> int:  # noqa: ANN001
+    """The page's first screen (scrolled to the top, settled) saved small at ``path``; returns its size in bytes."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(500)
+    return save_small(page.screenshot(), path)
+
+
 def take(page, out: Path) -> dict[str, int]:  # noqa: ANN001
     sizes: dict[str, int] = {}
     examples = harness.EXAMPLES
@@ -51,9 +58,7 @@ def take(page, out: Path) -> dict[str, int]:  # noqa: ANN001
     page.locator("#point_segmentation-run").click()
     harness.wait_for_text(page, "#point_segmentation-files", r"_mask\.png")
     page.wait_for_selector("#point_segmentation-result img")
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    sizes["point_segmentation.png"] = save_small(page.screenshot(), out / "point_segmentation.png")
+    sizes["point_segmentation.png"] = first_screen(page, out / "point_segmentation.png")
 
     # Depth: the coloured result with its colour bar.
     harness.open_tab(page, "Depth")
@@ -61,16 +66,12 @@ def take(page, out: Path) -> dict[str, int]:  # noqa: ANN001
     page.locator("#depth-run").click()
     harness.wait_for_text(page, "#depth-files", r"depth16\.png")
     page.wait_for_selector("#depth-result img")
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    sizes["depth.png"] = save_small(page.screenshot(), out / "depth.png")
+    sizes["depth.png"] = first_screen(page, out / "depth.png")
 
     # The leaderboard's first screen, then the depth heat map.
     harness.open_tab(page, "Leaderboard")
     harness.wait_for_text(page, "#leaderboard-table", r"DICEPTION")
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(500)
-    sizes["leaderboard.png"] = save_small(page.screenshot(), out / "leaderboard.png")
+    sizes["leaderboard.png"] = first_screen(page, out / "leaderboard.png")
     page.locator("#leaderboard-tab .lb-controls input").first.click()
     page.get_by_role("option", name="Depth", exact=True).click()
     page.wait_for_function(
